@@ -1,0 +1,165 @@
+//! The in-memory view of an open log: segments, frame locations, stream heads and the
+//! id index. Built by scanning segments (or loaded from `index.bin` plus a tail scan) and
+//! kept up to date by appends.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use uuid::Uuid;
+
+use crate::codec;
+use crate::error::DamageKind;
+use crate::ids::{Hash, StreamId};
+
+use super::format::{FrameHeader, RawRecord};
+use super::scan::FrameFault;
+
+/// One segment file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub first_position: u64,
+    pub path: PathBuf,
+    /// Bytes of the segment that hold complete frames.
+    pub len: u64,
+}
+
+/// Where one frame (one appended batch) lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameLoc {
+    pub first_position: u64,
+    pub count: u32,
+    pub segment: u32,
+    pub offset: u64,
+    /// Header plus body, in bytes.
+    pub len: u32,
+}
+
+/// The head of one stream and where its events are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamHead {
+    pub version: u64,
+    pub last_hash: Hash,
+    /// Global position of each event, index = sequence - 1.
+    pub positions: Vec<u64>,
+}
+
+/// Where a stored event id lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdEntry {
+    pub position: u64,
+    pub sequence: u64,
+}
+
+/// Everything an open log knows without reading its segments again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State {
+    pub segments: Vec<Segment>,
+    pub frames: Vec<FrameLoc>,
+    pub streams: BTreeMap<StreamId, StreamHead>,
+    pub ids: HashMap<Uuid, IdEntry>,
+    pub next_position: u64,
+}
+
+impl State {
+    /// Adds a frame read from disk, checking each record's sequence and chain link.
+    pub fn apply_scanned(
+        &mut self,
+        segment: u32,
+        offset: u64,
+        header: &FrameHeader,
+        records: &[RawRecord<'_>],
+    ) -> Result<(), FrameFault> {
+        let frame_len = super::format::FRAME_HEADER_BYTES as u64 + u64::from(header.body_len);
+        for (index, record) in records.iter().enumerate() {
+            let position = header.first_position + index as u64;
+            let fault = |kind, detail: String| FrameFault {
+                kind,
+                offset: offset + super::format::FRAME_HEADER_BYTES as u64 + record.offset as u64,
+                frame_offset: offset,
+                position,
+                is_tail: false,
+                records: Some(header.count),
+                detail,
+            };
+            let head = codec::peek_header(record.canonical)
+                .map_err(|e| fault(DamageKind::Encoding, e.to_string()))?;
+            if !self.streams.contains_key(head.stream) {
+                let stream = StreamId::new(head.stream)
+                    .map_err(|e| fault(DamageKind::Encoding, e.to_string()))?;
+                let empty = StreamHead {
+                    version: 0,
+                    last_hash: Hash::GENESIS,
+                    positions: Vec::new(),
+                };
+                self.streams.insert(stream, empty);
+            }
+            let Some(entry) = self.streams.get_mut(head.stream) else {
+                return Err(fault(DamageKind::Encoding, "stream vanished".into()));
+            };
+            if head.sequence != entry.version + 1 {
+                let detail = format!(
+                    "stream '{}' sequence {} follows {}",
+                    head.stream, head.sequence, entry.version
+                );
+                return Err(fault(DamageKind::Sequence, detail));
+            }
+            if head.prev_hash != entry.last_hash {
+                let detail = format!(
+                    "stream '{}' sequence {} does not link to its predecessor",
+                    head.stream, head.sequence
+                );
+                return Err(fault(DamageKind::Chain, detail));
+            }
+            if self
+                .ids
+                .insert(
+                    head.id,
+                    IdEntry {
+                        position,
+                        sequence: head.sequence,
+                    },
+                )
+                .is_some()
+            {
+                return Err(fault(
+                    DamageKind::Sequence,
+                    format!("event id {} is stored twice", head.id),
+                ));
+            }
+            entry.version = head.sequence;
+            entry.last_hash = record.hash;
+            entry.positions.push(position);
+        }
+        self.frames.push(FrameLoc {
+            first_position: header.first_position,
+            count: header.count,
+            segment,
+            offset,
+            len: frame_len as u32,
+        });
+        self.next_position = header.first_position + u64::from(header.count);
+        if let Some(seg) = self.segments.get_mut(segment as usize) {
+            seg.len = offset + frame_len;
+        }
+        Ok(())
+    }
+
+    /// Index of the frame holding `position`, if stored.
+    pub fn frame_of(&self, position: u64) -> Option<usize> {
+        if position >= self.next_position {
+            return None;
+        }
+        let index = self
+            .frames
+            .partition_point(|f| f.first_position <= position);
+        index.checked_sub(1)
+    }
+
+    /// The stream whose sequence `entry.sequence` sits at `entry.position`.
+    pub fn stream_of(&self, entry: IdEntry) -> Option<&StreamId> {
+        self.streams.iter().find_map(|(name, head)| {
+            let at = usize::try_from(entry.sequence).ok()?.checked_sub(1)?;
+            (head.positions.get(at) == Some(&entry.position)).then_some(name)
+        })
+    }
+}

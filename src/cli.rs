@@ -1,0 +1,35 @@
+//! Command definitions and dispatch. Each subcommand lives in its own file.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod bench;
+pub mod log;
+
+/// ledgerloop: six agents keep small production models accurate, every decision in a
+/// hash-chained log.
+#[derive(Debug, Parser)]
+#[command(name = "ledgerloop", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect, verify, export and import an embedded event log.
+    #[command(subcommand)]
+    Log(log::LogCommand),
+    /// Measure throughput figures (the README's table comes from these).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+/// Runs a parsed command; the exit code says whether what was checked is intact.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Log(command) => log::run(command),
+        Command::Bench(command) => bench::run(command),
+    }
+}
