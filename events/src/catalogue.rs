@@ -108,6 +108,15 @@ macro_rules! catalogue {
                 match self { $( Event::$variant(p) => encode_checked($name, $version, p), )* }
             }
 
+            /// The event of `event_type` with a default payload (every payload type
+            /// implements `Default`); used to generate fixtures and documentation.
+            pub fn default_for(event_type: &str) -> Option<Event> {
+                match event_type {
+                    $( $name => Some(Event::$variant($variant::default())), )*
+                    _ => None,
+                }
+            }
+
             /// Decodes a stored payload of `event_type` at `version`, upcasting older
             /// versions to the current one.
             pub fn decode(event_type: &str, version: u16, payload: &[u8]) -> Result<Event> {

@@ -56,7 +56,7 @@ pub fn encode(state: &State) -> Vec<u8> {
     }
     // Ids in position order, so the same state always gives the same bytes.
     let mut ids: Vec<(&Uuid, &IdEntry)> = state.ids.iter().collect();
-    ids.sort_by_key(|(_, e)| e.position);
+    ids.sort_unstable_by_key(|(_, e)| e.position);
     out.extend_from_slice(&(ids.len() as u64).to_le_bytes());
     for (id, e) in ids {
         out.extend_from_slice(id.as_bytes());
@@ -163,7 +163,7 @@ pub fn decode(dir: &Path, bytes: &[u8]) -> std::result::Result<State, String> {
     }
     state.streams = streams;
     let n = r.count(32)?;
-    let mut ids = HashMap::with_capacity(n);
+    let mut ids = HashMap::with_capacity_and_hasher(n, Default::default());
     for _ in 0..n {
         let id = Uuid::from_bytes(r.array()?);
         ids.insert(
