@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 pub mod bench;
 pub mod log;
+pub mod sim;
 
 /// ledgerloop: six agents keep small production models accurate, every decision in a
 /// hash-chained log.
@@ -21,6 +22,10 @@ pub enum Command {
     /// Inspect, verify, export and import an embedded event log.
     #[command(subcommand)]
     Log(log::LogCommand),
+    /// Run a scenario offline in virtual time; writes the event log and summary.json.
+    ///
+    /// Example: ledgerloop sim --scenario scenarios/ont-offline.toml --seed 7
+    Sim(sim::SimArgs),
     /// Measure throughput figures (the README's table comes from these).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -30,6 +35,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Log(command) => log::run(command),
+        Command::Sim(args) => sim::run(args).map(|()| ExitCode::SUCCESS),
         Command::Bench(command) => bench::run(command),
     }
 }

@@ -23,10 +23,46 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Run the ONT world (static, served and oracle arms) over a fleet and time it;
+    /// reports readings/s and peak memory.
+    ///
+    /// Example: ledgerloop bench sim --devices 10000 --days 90
+    Sim {
+        #[arg(long)]
+        devices: Option<u64>,
+        #[arg(long)]
+        days: Option<u32>,
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
+        BenchCommand::Sim {
+            devices,
+            days,
+            seed,
+            json,
+        } => {
+            let report = ledgerloop_sim::bench::bench_sim(devices, days, seed)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "sim benchmark: {} devices x {} days ({} readings + {} warm-up)",
+                    report.devices, report.days, report.readings, report.warmup_readings
+                );
+                println!("  wall time        : {:.1} s", report.elapsed_s);
+                println!("  readings/s       : {:.0}", report.readings_per_s);
+                println!("  peak memory      : {} MiB", report.peak_rss_kib / 1024);
+                let (first, last) = report.static_accuracy_first_last;
+                println!("  static accuracy  : first week {first:.3}, last week {last:.3}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Log { events, dir, json } => {
             let scratch = match dir {
                 Some(dir) => {

@@ -1,0 +1,119 @@
+//! Builds the world, learner and policy a scenario names and runs it.
+
+use crate::clock::Clock;
+use crate::config::{Scenario, WorldKind};
+use crate::engine::{self, RunOutput};
+use crate::error::{Error, Result};
+use crate::learner;
+use crate::log_sink::EventLogSink;
+use crate::policy::Policy;
+use crate::sink::{NullSink, RunSink, ScenarioStart, SimRecord};
+use crate::summary::{scenario_sha256, Summary};
+use crate::world::intent::IntentWorld;
+use crate::world::ont::OntWorld;
+use crate::world::recommend;
+use crate::world::replay::ReplayWorld;
+use crate::world::World;
+
+/// Runs `scenario` with `policy` serving, discarding the records.
+pub fn run_scenario(scenario: &Scenario, policy: &mut dyn Policy) -> Result<RunOutput> {
+    run_scenario_with(scenario, policy, &mut NullSink)
+}
+
+/// Runs `scenario` with `policy` serving; every record goes to `sink` as it happens.
+pub fn run_scenario_with(
+    scenario: &Scenario,
+    policy: &mut dyn Policy,
+    sink: &mut dyn RunSink,
+) -> Result<RunOutput> {
+    let meta = &scenario.scenario;
+    let clock = Clock::new(meta.start, scenario.baselines.train_days);
+    let missing = |section: &str| Error::Scenario {
+        name: meta.name.clone(),
+        reason: format!("world = \"{section}\" needs a [{section}] section"),
+    };
+    let mut world: Box<dyn World> = match meta.world {
+        WorldKind::Ont => {
+            let cfg = scenario.ont.as_ref().ok_or_else(|| missing("ont"))?;
+            Box::new(OntWorld::new(cfg, clock, meta.days, meta.seed))
+        }
+        WorldKind::Intent => {
+            let cfg = scenario.intent.as_ref().ok_or_else(|| missing("intent"))?;
+            Box::new(IntentWorld::new(cfg, clock, meta.seed))
+        }
+        WorldKind::Replay => {
+            let cfg = scenario.replay.as_ref().ok_or_else(|| missing("replay"))?;
+            Box::new(ReplayWorld::new(
+                cfg,
+                &scenario.source_dir,
+                clock,
+                meta.days,
+            )?)
+        }
+        WorldKind::Recommend => {
+            let cfg = scenario
+                .recommend
+                .as_ref()
+                .ok_or_else(|| missing("recommend"))?;
+            let start = start_record(scenario, "static", recommend::LEARNER_NAME)?;
+            sink.record(clock.time_of(0), SimRecord::ScenarioStarted(&start))?;
+            let out = recommend::run(scenario, cfg, sink)?;
+            return finish(clock, sink, out);
+        }
+    };
+    let tabular = !world.shape().features.is_empty();
+    let learner = learner::builtin(meta.learner, tabular);
+    let start = start_record(scenario, policy.name(), learner.name())?;
+    sink.record(clock.time_of(0), SimRecord::ScenarioStarted(&start))?;
+    let out = engine::run(scenario, world.as_mut(), policy, learner, sink)?;
+    finish(clock, sink, out)
+}
+
+fn start_record(scenario: &Scenario, policy: &str, learner: &str) -> Result<ScenarioStart> {
+    let meta = &scenario.scenario;
+    Ok(ScenarioStart {
+        name: meta.name.clone(),
+        world: format!("{:?}", meta.world).to_lowercase(),
+        seed: meta.seed,
+        days: meta.days,
+        warmup_days: scenario.baselines.train_days,
+        scenario_sha256: scenario_sha256(scenario)?,
+        policy: policy.to_string(),
+        learner: learner.to_string(),
+    })
+}
+
+fn finish(clock: Clock, sink: &mut dyn RunSink, out: RunOutput) -> Result<RunOutput> {
+    let days = (out.days.len() + out.recommend_days.len()) as u32;
+    let end = clock.time_of(clock.first_hour_of_day(days));
+    sink.record(
+        end,
+        SimRecord::ScenarioFinished {
+            days,
+            quarantined: out.quarantined.len() as u64,
+        },
+    )?;
+    Ok(out)
+}
+
+/// Runs `scenario` and writes its outputs into `out`: the event log in `out/log/` and
+/// `out/summary.json`. Refuses to write into an existing log, so a log always holds
+/// exactly one run (and two runs of the same seed compare byte for byte).
+pub fn run_to_dir(
+    scenario: &Scenario,
+    overrides: &[String],
+    policy: &mut dyn Policy,
+    out: &std::path::Path,
+) -> Result<Summary> {
+    let log_dir = out.join("log");
+    let occupied = std::fs::read_dir(&log_dir).is_ok_and(|mut d| d.next().is_some());
+    if occupied {
+        return Err(Error::OutputExists { path: log_dir });
+    }
+    let mut sink = EventLogSink::open(&log_dir, scenario.scenario.seed, overrides)?;
+    let output = run_scenario_with(scenario, policy, &mut sink)?;
+    sink.close()?;
+    let summary = Summary::new(scenario, output)?;
+    summary.write(out)?;
+    Ok(summary)
+}

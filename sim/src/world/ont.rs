@@ -1,0 +1,146 @@
+//! The ONT fleet. Each device has baselines drawn from its model, an age of line, and a
+//! pre-drawn next outage; in the hours before an outage a precursor (depending on the
+//! failure mode) grows in its readings. The label of a reading is "goes offline within
+//! the next 24 h", known to the world because outages are scheduled ahead.
+//!
+//! Devices are grouped in fixed shards of [`SHARD_DEVICES`], each with its own RNG, so
+//! shards can be generated on several threads and the output does not depend on the
+//! thread count.
+
+mod device;
+
+use crate::clock::Clock;
+use crate::config::ont::OntConfig;
+use crate::data::{Batch, FeatureSpec, Inputs, TaskShape};
+use crate::error::Result;
+use crate::rng::component_rng;
+use crate::world::World;
+
+use device::{Fleet, Shard};
+
+/// Devices per RNG shard (fixed: changing it changes every draw).
+pub const SHARD_DEVICES: usize = 1024;
+
+/// Reading columns, units last. Counters are heavy-tailed and marked `log_scale`.
+pub const FEATURES: [(&str, bool); N_FEATURES] = [
+    ("rx_power_dbm", false),
+    ("tx_power_dbm", false),
+    ("laser_bias_ma", false),
+    ("temperature_c", false),
+    ("supply_voltage_v", false),
+    ("crc_errors_per_hour", true),
+    ("fec_errors_per_hour", true),
+    ("packet_loss_pct", true),
+    ("uptime_hours", true),
+    ("reboot_count", true),
+    ("traffic_mb", true),
+    ("firmware_generation", false),
+];
+
+/// Number of reading columns.
+pub const N_FEATURES: usize = 12;
+
+/// The ONT world.
+#[derive(Debug)]
+pub struct OntWorld {
+    shape: TaskShape,
+    fleet: Fleet,
+    shards: Vec<Shard>,
+    threads: usize,
+}
+
+impl OntWorld {
+    /// Builds the fleet for `cfg` with the scenario seed.
+    pub fn new(cfg: &OntConfig, clock: Clock, days: u32, seed: u64) -> Self {
+        let fleet = Fleet::new(cfg, clock, days, seed);
+        let devices = cfg.devices as usize;
+        let shards = (0..devices.div_ceil(SHARD_DEVICES))
+            .map(|s| {
+                let first = s * SHARD_DEVICES;
+                let last = (first + SHARD_DEVICES).min(devices);
+                let rng = component_rng(seed, &format!("world/ont/shard/{s}"));
+                Shard::new(&fleet, first, last, rng)
+            })
+            .collect();
+        let mut slice_names: Vec<String> =
+            cfg.device_models.iter().map(|m| m.name.clone()).collect();
+        slice_names.push(cfg.drift.new_device_model.model.name.clone());
+        let shape = TaskShape {
+            class_names: vec!["online".into(), "offline_within_24h".into()],
+            features: FEATURES
+                .iter()
+                .map(|(name, log_scale)| FeatureSpec {
+                    name: (*name).to_string(),
+                    log_scale: *log_scale,
+                })
+                .collect(),
+            slice_names,
+        };
+        Self {
+            shape,
+            fleet,
+            shards,
+            threads: cfg.threads as usize,
+        }
+    }
+
+    /// Devices in the fleet.
+    pub fn devices(&self) -> usize {
+        self.shards.iter().map(Shard::len).sum()
+    }
+}
+
+impl World for OntWorld {
+    fn shape(&self) -> &TaskShape {
+        &self.shape
+    }
+
+    fn empty_batch(&self) -> Batch {
+        Batch::new(Inputs::Tabular {
+            n_features: N_FEATURES,
+            values: Vec::new(),
+        })
+    }
+
+    fn generate(&mut self, hour: u64, batch: &mut Batch) -> Result<()> {
+        let n = self.devices();
+        batch.hour = hour;
+        batch.keys.resize(n, 0);
+        batch.truth.resize(n, 0);
+        batch.slices.resize(n, 0);
+        let Inputs::Tabular { values, .. } = &mut batch.inputs else {
+            return Ok(());
+        };
+        values.resize(n * N_FEATURES, 0.0);
+        let ctx = self.fleet.hour_context(hour);
+        let fleet = &self.fleet;
+        // Pair each shard with its disjoint slices of the output buffers.
+        let mut jobs: Vec<_> = self
+            .shards
+            .iter_mut()
+            .zip(values.chunks_mut(SHARD_DEVICES * N_FEATURES))
+            .zip(batch.keys.chunks_mut(SHARD_DEVICES))
+            .zip(batch.truth.chunks_mut(SHARD_DEVICES))
+            .zip(batch.slices.chunks_mut(SHARD_DEVICES))
+            .map(|((((s, v), k), t), sl)| (s, v, k, t, sl))
+            .collect();
+        let per_thread = jobs.len().div_ceil(self.threads.max(1)).max(1);
+        if self.threads <= 1 || jobs.len() <= 1 {
+            for (s, v, k, t, sl) in jobs.iter_mut() {
+                s.generate(fleet, &ctx, v, k, t, sl);
+            }
+            return Ok(());
+        }
+        std::thread::scope(|scope| {
+            for group in jobs.chunks_mut(per_thread) {
+                let ctx = &ctx;
+                scope.spawn(move || {
+                    for (s, v, k, t, sl) in group.iter_mut() {
+                        s.generate(fleet, ctx, v, k, t, sl);
+                    }
+                });
+            }
+        });
+        Ok(())
+    }
+}
