@@ -219,10 +219,11 @@ pub fn compare(
     let teacher_accuracy =
         metrics::accuracy(&teacher.predict_proba(&eval.features)?, &eval.labels, nc);
     let iters = eval.len().min(2000);
-    let latency_us = time_per_call_us(iters, |i| {
+    // Wall-clock latency: what a caller of the compressed model waits.
+    let (latency_us, _) = time_per_call_us(iters, |i| {
         Ok(candidate.scorer_proba(eval.row(i % eval.len()))?[0])
     })?;
-    let teacher_latency_us = time_per_call_us(iters, |i| {
+    let (teacher_latency_us, _) = time_per_call_us(iters, |i| {
         Ok(teacher.predict_proba(eval.row(i % eval.len()))?[0])
     })?;
     let size_bytes = candidate.scorer_size_bytes();

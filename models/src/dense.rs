@@ -25,9 +25,14 @@ impl DenseLayer {
         if self.in_features == 0 {
             return;
         }
-        for row in x.chunks_exact(self.in_features) {
-            for (w_row, b) in self.weight.chunks_exact(self.in_features).zip(&self.bias) {
-                out.push(b + dot(row, w_row));
+        // Sized once and written through `iter_mut`: pushing kept the vector's length in
+        // memory, a serial dependency between otherwise independent outputs.
+        out.resize(x.len() / self.in_features * self.out_features, 0.0);
+        let outputs = out.chunks_exact_mut(self.out_features.max(1));
+        for (row, out_row) in x.chunks_exact(self.in_features).zip(outputs) {
+            let weights = self.weight.chunks_exact(self.in_features);
+            for ((o, w_row), b) in out_row.iter_mut().zip(weights).zip(&self.bias) {
+                *o = b + dot(row, w_row);
             }
         }
     }

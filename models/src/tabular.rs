@@ -203,6 +203,7 @@ impl TabularModel {
         let sizes_ok = layers.iter().all(|l| {
             l.weight.len() == l.in_features * l.out_features && l.bias.len() == l.out_features
         });
+        standardizer.validate()?;
         if dims != got || !sizes_ok || standardizer.mean.len() != config.n_features {
             return Err(Error::ShapeMismatch {
                 what: "tabular layers vs config".into(),

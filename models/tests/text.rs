@@ -61,6 +61,11 @@ fn learns_chinese_and_english_intents() -> Result<(), Error> {
         report.epochs.len()
     );
     assert!(n_zh > 300 && n_en > 300);
+    let valid = report.valid_metrics.as_ref();
+    assert!(
+        valid.is_some_and(|v| v.n == report.n_valid && v.macro_f1 > 0.9),
+        "{valid:?}"
+    );
     assert!(zh > 0.9 && en > 0.9, "zh {zh} en {en}");
     Ok(())
 }

@@ -336,8 +336,27 @@ pub(super) fn run(
     let secs = start.elapsed().as_secs_f64();
     report.wall_time_ms = secs * 1e3;
     report.train_samples_per_s = (idx.len() * report.epochs.len()) as f64 / secs.max(1e-9);
+    if let Some((vb, vy)) = &valid_set {
+        report.valid_metrics = Some(valid_metrics(&model, vb, vy)?);
+    }
     model.report = Some(report.clone());
     Ok((model, report))
+}
+
+/// Full classification metrics of the kept model on the validation rows.
+fn valid_metrics(
+    model: &TextClassifier,
+    bags: &Bags,
+    labels: &[u32],
+) -> Result<crate::metrics::ClassificationMetrics> {
+    let c = model.config.n_classes;
+    let mut proba = vec![0f32; labels.len() * c];
+    let mut h = vec![0f32; model.config.dim];
+    for (i, p) in proba.chunks_exact_mut(c).enumerate() {
+        model.logits_ids(bags.get(i), &mut h, p);
+    }
+    crate::dense::softmax_rows(&mut proba, c);
+    crate::metrics::classification(&proba, labels, c)
 }
 
 /// Mixed into the seed so the shuffle stream differs from the initialisation stream.
