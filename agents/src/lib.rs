@@ -1,0 +1,23 @@
+//! ledgerloop's agents: pure, I/O-free deciders of the governed training loop.
+//!
+//! For now this crate holds the statistical core of the DriftJudge:
+//!
+//! * [`drift`] declares the [`drift::DriftDetector`] trait and re-exports everything below.
+//! * `drift/adwin.rs`, `drift/ddm.rs`, `drift/hddm_a.rs`, `drift/hddm_w.rs`,
+//!   `drift/page_hinkley.rs` and `drift/kswin.rs` hold one concept-drift detector each,
+//!   ported from River 0.26.1 so that detections are identical on identical input.
+//! * [`drift::AnyDetector`] wraps all six in one serialisable enum for snapshots.
+//! * `drift/py_random.rs` reproduces CPython's Mersenne Twister and `random.sample`,
+//!   which KSWIN needs to draw the same sub-windows as River.
+//! * `drift/special.rs` has the special functions (log-gamma, regularised incomplete
+//!   gamma, erfc, normal CDF) and `drift/ks.rs` the exact two-sample Kolmogorov-Smirnov
+//!   test as scipy computes it.
+//! * `drift/data_drift.rs` chooses and runs the per-feature data-drift test as Evidently
+//!   does, and `drift/distances.rs` holds the Wasserstein, Jensen-Shannon, PSI and
+//!   chi-square/z-test computations together with Evidently's binning.
+//! * [`error`] holds the crate's error type.
+
+pub mod drift;
+pub mod error;
+
+pub use error::{Error, Result};
