@@ -15,8 +15,10 @@
 //! * `drift/data_drift.rs` chooses and runs the per-feature data-drift test as Evidently
 //!   does, and `drift/distances.rs` holds the Wasserstein, Jensen-Shannon, PSI and
 //!   chi-square/z-test computations together with Evidently's binning.
+//! * [`decider`] holds the [`decider::Decider`] contract every agent implements.
 //! * [`error`] holds the crate's error type.
 
+pub mod decider;
 pub mod drift;
 pub mod error;
 

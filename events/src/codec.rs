@@ -13,10 +13,10 @@
 //! the event, not what the event says, and it differs between a JetStream log and its
 //! embedded export.
 
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::envelope::RecordedEvent;
+use crate::envelope::{NewEvent, RecordedEvent};
 use crate::ids::{Actor, Hash, StreamId};
 use crate::{Error, Result};
 
@@ -34,10 +34,61 @@ pub fn encode_canonical(ev: &RecordedEvent) -> Vec<u8> {
 
 /// Appends the canonical encoding of `ev` to `out`.
 pub fn encode_into(out: &mut Vec<u8>, ev: &RecordedEvent) {
+    let parts = Parts {
+        id: ev.id,
+        stream: ev.stream.as_str(),
+        sequence: ev.sequence,
+        time: ev.time,
+        actor: &ev.actor,
+        causation_id: ev.causation_id,
+        correlation_id: ev.correlation_id,
+        event_type: &ev.event_type,
+        schema_version: ev.schema_version,
+        payload: &ev.payload,
+        prev_hash: &ev.prev_hash,
+    };
+    encode_parts(out, &parts);
+}
+
+/// Appends the canonical encoding of an event about to be stored at `stream`/`sequence`
+/// after `prev_hash`, without building a [`RecordedEvent`] first (the append hot path).
+pub fn encode_new_into(out: &mut Vec<u8>, ev: &NewEvent, stream: &StreamId, sequence: u64, prev_hash: &Hash) {
+    let parts = Parts {
+        id: ev.id,
+        stream: stream.as_str(),
+        sequence,
+        time: ev.time,
+        actor: &ev.actor,
+        causation_id: ev.causation_id,
+        correlation_id: ev.correlation_id,
+        event_type: &ev.event_type,
+        schema_version: ev.schema_version,
+        payload: &ev.payload,
+        prev_hash,
+    };
+    encode_parts(out, &parts);
+}
+
+/// The hashed fields of an event, borrowed.
+struct Parts<'a> {
+    id: Uuid,
+    stream: &'a str,
+    sequence: u64,
+    time: DateTime<Utc>,
+    actor: &'a Actor,
+    causation_id: Option<Uuid>,
+    correlation_id: Option<Uuid>,
+    event_type: &'a str,
+    schema_version: u16,
+    payload: &'a [u8],
+    prev_hash: &'a Hash,
+}
+
+fn encode_parts(out: &mut Vec<u8>, ev: &Parts<'_>) {
     out.extend_from_slice(EVENT_MAGIC);
     out.push(ENCODING_VERSION);
     out.extend_from_slice(ev.id.as_bytes());
-    put_str16(out, ev.stream.as_str());
+    put_str16(out, ev.stream);
     out.extend_from_slice(&ev.sequence.to_le_bytes());
     // Validated at NewEvent construction; the fallback never triggers for stored events.
     let nanos = ev.time.timestamp_nanos_opt().unwrap_or(i64::MIN);
@@ -46,10 +97,10 @@ pub fn encode_into(out: &mut Vec<u8>, ev: &RecordedEvent) {
     put_str16(out, &ev.actor.instance);
     put_opt_id(out, ev.causation_id);
     put_opt_id(out, ev.correlation_id);
-    put_str16(out, &ev.event_type);
+    put_str16(out, ev.event_type);
     out.extend_from_slice(&ev.schema_version.to_le_bytes());
     out.extend_from_slice(&(ev.payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&ev.payload);
+    out.extend_from_slice(ev.payload);
     out.extend_from_slice(&ev.prev_hash.0);
 }
 

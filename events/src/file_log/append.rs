@@ -6,13 +6,13 @@ use std::io::Write;
 use std::sync::atomic::Ordering;
 
 use crate::codec;
-use crate::envelope::{NewEvent, RecordedEvent};
+use crate::envelope::NewEvent;
 use crate::ids::{Hash, StreamId};
 use crate::log::{AppendOutcome, ExpectedVersion, MAX_BATCH_EVENTS};
 use crate::{Error, Result};
 
 use super::format::{FrameHeader, FRAME_HEADER_BYTES, MAX_FRAME_BODY_BYTES, SEGMENT_HEADER_BYTES};
-use super::state::{FrameLoc, IdEntry, StreamHead};
+use super::state::{FrameLoc, IdEntry, IdHashBuilder, StreamHead};
 use super::{open, Core, FileLog, FsyncPolicy};
 
 impl FileLog {
@@ -197,7 +197,7 @@ fn validate_batch(events: &[NewEvent]) -> Result<()> {
             ),
         });
     }
-    let mut seen = HashSet::with_capacity(events.len());
+    let mut seen: HashSet<uuid::Uuid, IdHashBuilder> = HashSet::with_capacity_and_hasher(events.len(), Default::default());
     for ev in events {
         if !seen.insert(ev.id) {
             return Err(Error::InvalidEvent {
@@ -277,28 +277,13 @@ fn build_frame(
     let mut hashes = Vec::with_capacity(events.len());
     let mut ids = Vec::with_capacity(events.len());
     let count = events.len() as u32;
-    for (i, ev) in events.into_iter().enumerate() {
+    for (i, ev) in events.iter().enumerate() {
         ids.push(ev.id);
-        let record = RecordedEvent {
-            id: ev.id,
-            stream: stream.clone(),
-            sequence: version + 1 + i as u64,
-            position: first_position + i as u64,
-            time: ev.time,
-            actor: ev.actor,
-            causation_id: ev.causation_id,
-            correlation_id: ev.correlation_id,
-            event_type: ev.event_type,
-            schema_version: ev.schema_version,
-            payload: ev.payload,
-            prev_hash,
-            hash: Hash::GENESIS,
-        };
         // Encode straight into the frame: reserve length and CRC, write the canonical
         // bytes, hash them in place, then fill the reserved words.
         let start = frame.len();
         frame.extend_from_slice(&[0u8; 8]);
-        codec::encode_into(&mut frame, &record);
+        codec::encode_new_into(&mut frame, ev, stream, version + 1 + i as u64, &prev_hash);
         let hash = Hash::of(&frame[start + 8..]);
         frame.extend_from_slice(&hash.0);
         let canonical_len = (frame.len() - start - 8 - 32) as u32;
