@@ -17,6 +17,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// Longest label or feedback delay: 30 days. Delays bound how many answers and outcomes
+/// wait in the oracle's and the feedback queue's buffers.
+pub const MAX_DELAY_HOURS: i64 = 24 * 30;
+
+/// Largest daily label budget (bounds the oracle's pending answers).
+pub const MAX_DAILY_BUDGET: i64 = 10_000_000;
+
 /// Which world generates the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -214,13 +221,24 @@ impl Scenario {
         )?;
         c.range_u("scenario.days", s.days.into(), 1, 3650)?;
         c.non_negative("oracle.daily_budget", self.oracle.daily_budget)?;
-        c.range_i("oracle.delay_hours", self.oracle.delay_hours, 0, 24 * 365)?;
+        c.range_i(
+            "oracle.daily_budget",
+            self.oracle.daily_budget,
+            0,
+            MAX_DAILY_BUDGET,
+        )?;
+        c.range_i(
+            "oracle.delay_hours",
+            self.oracle.delay_hours,
+            0,
+            MAX_DELAY_HOURS,
+        )?;
         c.fraction("oracle.noise_rate", self.oracle.noise_rate)?;
         c.range_i(
             "feedback.delay_hours",
             self.feedback.delay_hours,
             0,
-            24 * 365,
+            MAX_DELAY_HOURS,
         )?;
         c.fraction(
             "feedback.observed_fraction",

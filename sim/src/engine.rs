@@ -162,6 +162,7 @@ pub fn run(
         seed: component_u64(seed, "policy"),
         clock,
         label_budget_per_day: scenario.oracle.daily_budget.max(0) as u64,
+        max_canary_fraction: scenario.route.max_canary_fraction,
     })?;
     let mut state = RunState {
         clock,

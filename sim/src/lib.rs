@@ -7,10 +7,11 @@
 //! - [`world`]: generators of hourly batches with hidden truth — [`world::ont`] (ONT
 //!   fleet), [`world::intent`] (customer-service utterances), [`world::replay`] (CSV /
 //!   JSONL files); the recommend world has its own loop in [`world::recommend`];
+//! - [`sink`], [`log_sink`]: where a run's records go (the event log for the CLI);
 //! - [`engine`]: the hour-by-hour discrete-event loop, baselines (static, oracle) side by
 //!   side with the served policy;
 //! - [`policy`]: the interface a governor (static baseline, the agents) implements, the
-//!   serving route (champion / canary by stable hash);
+//!   serving route (champion / canary by stable hash); [`policy::rank`] for rankings;
 //! - [`oracle`]: label oracle (budget, delay, noise) and delayed feedback per version;
 //! - [`learner`]: the learner interface and built-in learners;
 //! - [`metrics`], [`summary`]: per-day metrics, `summary.json`, the terminal table;

@@ -9,8 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{FeedbackConfig, OracleConfig};
 use crate::data::Batch;
+use crate::error::{Error, Result};
 use crate::policy::{Feedback, LabelAnswer, LabelRequest};
 use crate::rng::SimRng;
+
+/// Most outcomes the feedback queue holds (about 1.5 GB of [`Feedback`] at worst).
+pub const MAX_PENDING_OUTCOMES: usize = 50_000_000;
 
 /// Label counts of one day.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +139,8 @@ pub struct FeedbackQueue {
     observed_fraction: f64,
     rng: SimRng,
     pending: VecDeque<(u64, HourFeedback)>,
+    /// Outcomes in `pending`.
+    pending_outcomes: usize,
     delivered: u64,
 }
 
@@ -147,6 +153,7 @@ impl FeedbackQueue {
             observed_fraction: cfg.observed_fraction,
             rng,
             pending: VecDeque::new(),
+            pending_outcomes: 0,
             delivered: 0,
         }
     }
@@ -163,11 +170,26 @@ impl FeedbackQueue {
             && (self.observed_fraction >= 1.0 || self.rng.gen::<f64>() < self.observed_fraction)
     }
 
-    /// Queues the outcomes of hour `hour`.
-    pub fn push(&mut self, hour: u64, feedback: HourFeedback) {
-        if self.enabled {
-            self.pending.push_back((hour + self.delay_hours, feedback));
+    /// Queues the outcomes of hour `hour`. The queue holds at most
+    /// [`MAX_PENDING_OUTCOMES`] outcomes; beyond that the run stops with an error rather
+    /// than growing without bound or silently dropping outcomes.
+    pub fn push(&mut self, hour: u64, feedback: HourFeedback) -> Result<()> {
+        if !self.enabled {
+            return Ok(());
         }
+        let added: usize = feedback.by_version.iter().map(|(_, v)| v.len()).sum();
+        if self.pending_outcomes + added > MAX_PENDING_OUTCOMES {
+            return Err(Error::Scenario {
+                name: "feedback".into(),
+                reason: format!(
+                    "more than {MAX_PENDING_OUTCOMES} outcomes waiting; lower \
+                     feedback.delay_hours or feedback.observed_fraction"
+                ),
+            });
+        }
+        self.pending_outcomes += added;
+        self.pending.push_back((hour + self.delay_hours, feedback));
+        Ok(())
     }
 
     /// Pops the outcomes due at or before `hour`.

@@ -10,7 +10,18 @@
 //!    ([`Policy::observe`]); the oracle answers within the daily budget after a delay.
 //!
 //! At the end of each day [`Policy::end_of_day`] lets it retrain, publish a new route
-//! (champion / canary + fraction), and return notes for the log.
+//! (champion / canary + fraction), and return notes, which the day's report (and so
+//! `summary.json`) carries. Because the route is read every hour after the deliveries,
+//! a policy may also change it within a day (a rollback on bad feedback takes effect
+//! the same hour).
+//!
+//! Retrained models: a policy trains with the scenario's learner
+//! ([`PolicyStart::learner`]) or its own, keeps the models, and names their versions in
+//! the route; the engine asks [`Policy::model`] for every version the route names and
+//! stops the run if one is missing. Policies see no ground truth: only rows without
+//! labels, the oracle's (noisy) answers, and delayed outcomes of their own predictions.
+
+pub mod rank;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -131,6 +142,9 @@ pub struct PolicyStart<'a> {
     pub clock: Clock,
     /// Labels the oracle answers per day.
     pub label_budget_per_day: u64,
+    /// Largest canary fraction the engine accepts (`route.max_canary_fraction`); a route
+    /// above it stops the run.
+    pub max_canary_fraction: f64,
 }
 
 /// A governor of the served model. Implementations must be deterministic given the

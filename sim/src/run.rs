@@ -6,6 +6,7 @@ use crate::engine::{self, RunOutput};
 use crate::error::{Error, Result};
 use crate::learner;
 use crate::log_sink::EventLogSink;
+use crate::policy::rank::{RankPolicy, StaticRankPolicy};
 use crate::policy::Policy;
 use crate::sink::{NullSink, RunSink, ScenarioStart, SimRecord};
 use crate::summary::{scenario_sha256, Summary};
@@ -51,14 +52,8 @@ pub fn run_scenario_with(
             )?)
         }
         WorldKind::Recommend => {
-            let cfg = scenario
-                .recommend
-                .as_ref()
-                .ok_or_else(|| missing("recommend"))?;
-            let start = start_record(scenario, "static", recommend::LEARNER_NAME)?;
-            sink.record(clock.time_of(0), SimRecord::ScenarioStarted(&start))?;
-            let out = recommend::run(scenario, cfg, sink)?;
-            return finish(clock, sink, out);
+            // The classification policy cannot serve rankings; the static ranker serves.
+            return run_recommend_with(scenario, &mut StaticRankPolicy::default(), sink);
         }
     };
     let tabular = !world.shape().features.is_empty();
@@ -66,6 +61,24 @@ pub fn run_scenario_with(
     let start = start_record(scenario, policy.name(), learner.name())?;
     sink.record(clock.time_of(0), SimRecord::ScenarioStarted(&start))?;
     let out = engine::run(scenario, world.as_mut(), policy, learner, sink)?;
+    finish(clock, sink, out)
+}
+
+/// Runs a recommend scenario with `policy` serving rankings.
+pub fn run_recommend_with(
+    scenario: &Scenario,
+    policy: &mut dyn RankPolicy,
+    sink: &mut dyn RunSink,
+) -> Result<RunOutput> {
+    let meta = &scenario.scenario;
+    let clock = Clock::new(meta.start, scenario.baselines.train_days);
+    let cfg = scenario.recommend.as_ref().ok_or_else(|| Error::Scenario {
+        name: meta.name.clone(),
+        reason: "world = \"recommend\" needs a [recommend] section".into(),
+    })?;
+    let start = start_record(scenario, policy.name(), recommend::LEARNER_NAME)?;
+    sink.record(clock.time_of(0), SimRecord::ScenarioStarted(&start))?;
+    let out = recommend::run(scenario, cfg, policy, sink)?;
     finish(clock, sink, out)
 }
 

@@ -68,3 +68,39 @@ fn thread_count_does_not_change_output() {
     let two = summary(&["ont.devices=2100", "scenario.days=3", "ont.threads=3"]);
     assert_eq!(one.days, two.days);
 }
+
+/// Slices follow the drift schedule: only the initial firmware before the rollout, the
+/// rollout's firmware once it starts, the new model (with its own firmware) once it is
+/// installed.
+#[test]
+fn slices_follow_the_rollout_and_the_new_model() {
+    let s = summary(&[
+        "ont.devices=800",
+        "scenario.days=6",
+        "ont.drift.firmware_rollout.start_day=2",
+        "ont.drift.firmware_rollout.end_day=4",
+        "ont.drift.new_device_model.start_day=3",
+        "ont.drift.new_device_model.replace_share_per_day=0.05",
+    ]);
+    let names = |day: usize| -> Vec<String> {
+        s.days[day].slices.iter().map(|x| x.slice.clone()).collect()
+    };
+    assert!(
+        names(1).iter().all(|n| n.ends_with("/V5R019")),
+        "{:?}",
+        names(1)
+    );
+    assert!(
+        names(5).iter().any(|n| n.ends_with("/V5R021")),
+        "{:?}",
+        names(5)
+    );
+    assert!(
+        names(5).iter().any(|n| n == "XGS-N1/V6R001"),
+        "{:?}",
+        names(5)
+    );
+    for d in &s.days {
+        assert_eq!(d.slices.iter().map(|x| x.rows).sum::<u64>(), 800 * 24);
+    }
+}

@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 use super::Check;
 use crate::error::Result;
 
+/// Most device models in the initial fleet (slices are `u16`: model x firmware).
+pub const MAX_DEVICE_MODELS: usize = 1000;
+
 /// The ONT world.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -202,6 +205,11 @@ impl OntConfig {
             !self.device_models.is_empty(),
             "ont.device_models",
             "needs at least one model",
+        )?;
+        c.require(
+            self.device_models.len() <= MAX_DEVICE_MODELS,
+            "ont.device_models",
+            "has more than 1000 models",
         )?;
         for (i, m) in self.device_models.iter().enumerate() {
             m.validate(c, &format!("ont.device_models.{i}"))?;

@@ -157,7 +157,7 @@ impl DayRunner {
         let route = policy.route().clone();
         self.check_route(policy, &route)?;
         self.predict_all(state, policy, &route, batch)?;
-        self.score_rows(state, &route, batch);
+        self.score_rows(state, &route, batch)?;
         self.requests.clear();
         policy.observe(batch.observed(), &mut self.requests)?;
         state
@@ -223,7 +223,12 @@ impl DayRunner {
         Ok(())
     }
 
-    fn score_rows(&mut self, state: &mut RunState, route: &ServingRoute, batch: &Batch) {
+    fn score_rows(
+        &mut self,
+        state: &mut RunState,
+        route: &ServingRoute,
+        batch: &Batch,
+    ) -> Result<()> {
         let k = state.shape.n_classes();
         let champion = self.version_index(&route.champion, k);
         let canary = route
@@ -286,7 +291,7 @@ impl DayRunner {
                 }
             }
         }
-        state.feedback.push(batch.hour, feedback);
+        state.feedback.push(batch.hour, feedback)
     }
 }
 

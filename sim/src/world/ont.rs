@@ -37,6 +37,9 @@ pub const FEATURES: [(&str, bool); N_FEATURES] = [
     ("firmware_generation", false),
 ];
 
+/// Firmware slots per device model in the slice list (initial, rollout, new model's).
+pub const FIRMWARES: u16 = 3;
+
 /// Number of reading columns.
 pub const N_FEATURES: usize = 12;
 
@@ -62,9 +65,18 @@ impl OntWorld {
                 Shard::new(&fleet, first, last, rng)
             })
             .collect();
-        let mut slice_names: Vec<String> =
-            cfg.device_models.iter().map(|m| m.name.clone()).collect();
-        slice_names.push(cfg.drift.new_device_model.model.name.clone());
+        // One slice per (model, firmware): `HG8145/V5R019`, ... (empty ones are not reported).
+        let firmwares = [
+            &cfg.initial_firmware,
+            &cfg.drift.firmware_rollout.version,
+            &cfg.drift.new_device_model.firmware,
+        ];
+        let slice_names: Vec<String> = cfg
+            .device_models
+            .iter()
+            .chain(std::iter::once(&cfg.drift.new_device_model.model))
+            .flat_map(|m| firmwares.iter().map(move |fw| format!("{}/{fw}", m.name)))
+            .collect();
         let shape = TaskShape {
             class_names: vec!["online".into(), "offline_within_24h".into()],
             features: FEATURES

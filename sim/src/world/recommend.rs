@@ -11,10 +11,11 @@
 //!
 //! Baselines side by side: *static* (fitted on the warm-up's consumption) and *oracle*
 //! (refitted every day on the last window of true consumption). The served arm is the
-//! static model under version [`crate::engine::STATIC_VERSION`]: the classification
-//! [`crate::policy::Policy`] does not cover ranking yet, so no governor serves here.
+//! recommender a [`crate::policy::rank::RankPolicy`] serves; outcomes (which shown
+//! items were clicked) reach the policy after `feedback.delay_hours`, per version.
 
-mod model;
+pub mod model;
+mod outcomes;
 mod runner;
 mod truth;
 
@@ -47,7 +48,8 @@ pub struct RecommendVersionDay {
     pub ctr: f64,
 }
 
-/// Everything measured on one run day of the recommend world.
+/// Everything measured on one run day of the recommend world (the label oracle is not
+/// used by this world: clicks are its labels).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecommendDay {
     /// Run day.
@@ -70,4 +72,10 @@ pub struct RecommendDay {
     pub oracle: RecommendArm,
     /// Online CTR per serving version.
     pub served_versions: Vec<RecommendVersionDay>,
+    /// Route at the end of the day.
+    pub route: crate::policy::ServingRoute,
+    /// Slate outcomes delivered to the policy.
+    pub feedback_delivered: u64,
+    /// Policy notes of the day.
+    pub notes: Vec<crate::policy::PolicyNote>,
 }

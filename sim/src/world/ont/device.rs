@@ -6,7 +6,7 @@ use crate::clock::Clock;
 use crate::config::ont::{DeviceModel, OntConfig};
 use crate::rng::{exponential, weighted_index, Normal, SimRng};
 
-use super::N_FEATURES;
+use super::{FIRMWARES, N_FEATURES};
 
 const NEVER: u64 = u64::MAX;
 
@@ -94,6 +94,9 @@ impl Fleet {
 struct Device {
     id: u64,
     model: u16,
+    /// Firmware: 0 initial, 1 the rollout's, 2 the one the new model ships with.
+    firmware: u16,
+    /// Reports counters the new way (rollout firmware, or the new model's).
     new_firmware: bool,
     in_region: bool,
     upgrade_hour: u64,
@@ -153,7 +156,7 @@ impl Shard {
             let row = &mut values[i * N_FEATURES..(i + 1) * N_FEATURES];
             write_reading(fleet, dev, ctx, &mut self.rng, &mut self.normal, row);
             keys[i] = dev.id;
-            slices[i] = dev.model;
+            slices[i] = dev.model * FIRMWARES + dev.firmware;
             let ahead = dev.next_failure_hour.saturating_sub(ctx.hour);
             truth[i] = u32::from((1..=24).contains(&ahead));
             dev.uptime_hours += 1;
@@ -189,6 +192,7 @@ fn new_device(fleet: &Fleet, id: u64, rng: &mut SimRng, normal: &mut Normal) -> 
     let mut dev = Device {
         id,
         model,
+        firmware: 0,
         new_firmware: false,
         in_region,
         upgrade_hour,
@@ -241,6 +245,9 @@ fn schedule_failure(fleet: &Fleet, dev: &mut Device, from_hour: u64, rng: &mut S
 fn step_events(fleet: &Fleet, dev: &mut Device, hour: u64, rng: &mut SimRng, normal: &mut Normal) {
     if hour == dev.upgrade_hour {
         dev.new_firmware = true;
+        if dev.firmware == 0 {
+            dev.firmware = 1;
+        }
         dev.uptime_hours = 0;
         dev.reboots += 1;
     }
@@ -248,6 +255,7 @@ fn step_events(fleet: &Fleet, dev: &mut Device, hour: u64, rng: &mut SimRng, nor
     if hour == dev.replace_hour && dev.model != new_model {
         dev.model = new_model;
         dev.new_firmware = fleet.cfg.drift.firmware_rollout.enabled;
+        dev.firmware = 2;
         dev.uptime_hours = 0;
         dev.reboots = 0;
         draw_baselines(fleet, dev, rng, normal);

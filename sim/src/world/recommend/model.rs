@@ -3,15 +3,30 @@
 //! never saw (launched after its training) score nothing and are never shown, which is
 //! exactly how a frozen recommender misses new items.
 
+use crate::policy::rank::{Consumption, Ranker};
+
 /// Name recorded in the log.
 pub const LEARNER_NAME: &str = "popularity_affinity";
 
 /// Additive smoothing of category counts.
 const AFFINITY_PRIOR: f32 = 0.5;
 
+/// Sizes and weights of a [`PopAffinity`] fit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PopAffinityParams {
+    /// Users (ids `0..users`).
+    pub users: usize,
+    /// Item categories.
+    pub categories: usize,
+    /// Items kept per category (the slate size is enough).
+    pub k: usize,
+    /// Weight of the user's category affinity against popularity.
+    pub affinity_weight: f64,
+}
+
 /// A fitted recommender.
 #[derive(Debug, Clone)]
-pub(super) struct PopAffinity {
+pub struct PopAffinity {
     categories: usize,
     affinity_weight: f32,
     /// ln(1 + consumption count) per known item.
@@ -25,21 +40,21 @@ pub(super) struct PopAffinity {
 }
 
 impl PopAffinity {
-    /// Fits on `(user, item)` consumption events over a catalogue of `item_cat`.
-    pub(super) fn fit(
-        events: &[(u32, u32)],
-        users: usize,
-        item_cat: &[u16],
-        categories: usize,
-        k: usize,
-        affinity_weight: f64,
-    ) -> Self {
+    /// Fits on consumption (or click) events over a catalogue whose item `i` has
+    /// category `item_cat[i]`. Events naming unknown users or items are ignored.
+    pub fn fit(events: &[Consumption], item_cat: &[u16], params: PopAffinityParams) -> Self {
+        let PopAffinityParams {
+            users,
+            categories,
+            k,
+            affinity_weight,
+        } = params;
         let mut counts = vec![0f32; item_cat.len()];
         let mut user_cat = vec![0f32; users * categories];
         let mut user_total = vec![0f32; users];
-        for (u, i) in events {
-            let (u, i) = (*u as usize, *i as usize);
-            if u >= users || i >= item_cat.len() {
+        for e in events {
+            let (u, i) = (e.user as usize, e.item as usize);
+            if u >= users || i >= item_cat.len() || usize::from(item_cat[i]) >= categories {
                 continue;
             }
             counts[i] += 1.0;
@@ -84,7 +99,7 @@ impl PopAffinity {
     }
 
     /// The `k` best known items for `user`, best first, into `out`.
-    pub(super) fn top_k(
+    pub fn top_k_with(
         &self,
         user: usize,
         k: usize,
@@ -103,5 +118,12 @@ impl PopAffinity {
         out.clear();
         out.extend(scratch.iter().take(k).map(|(_, i)| *i));
         debug_assert!(out.iter().all(|i| (*i as usize) < self.item_cat.len()));
+    }
+}
+
+impl Ranker for PopAffinity {
+    fn top_k(&self, user: u32, k: usize, out: &mut Vec<u32>) {
+        let mut scratch = Vec::with_capacity(self.categories * k);
+        self.top_k_with(user as usize, k, &mut scratch, out);
     }
 }
