@@ -8,10 +8,20 @@ use ledgerloop_events::{ExpectedVersion, FileLog, FileLogOptions, FsyncPolicy, S
 
 fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let log = FileLog::open(dir.path(), FileLogOptions { fsync: FsyncPolicy::Never, ..Default::default() })?;
+    let log = FileLog::open(
+        dir.path(),
+        FileLogOptions {
+            fsync: FsyncPolicy::Never,
+            ..Default::default()
+        },
+    )?;
     let stream = StreamId::new("bench")?;
     let batches: Vec<Vec<_>> = (0..1000u64)
-        .map(|b| (b * 1000..(b + 1) * 1000).map(sample_event).collect::<Result<Vec<_>, _>>())
+        .map(|b| {
+            (b * 1000..(b + 1) * 1000)
+                .map(sample_event)
+                .collect::<Result<Vec<_>, _>>()
+        })
         .collect::<Result<_, _>>()?;
     let start = Instant::now();
     for batch in batches {

@@ -52,7 +52,13 @@ pub fn encode_into(out: &mut Vec<u8>, ev: &RecordedEvent) {
 
 /// Appends the canonical encoding of an event about to be stored at `stream`/`sequence`
 /// after `prev_hash`, without building a [`RecordedEvent`] first (the append hot path).
-pub fn encode_new_into(out: &mut Vec<u8>, ev: &NewEvent, stream: &StreamId, sequence: u64, prev_hash: &Hash) {
+pub fn encode_new_into(
+    out: &mut Vec<u8>,
+    ev: &NewEvent,
+    stream: &StreamId,
+    sequence: u64,
+    prev_hash: &Hash,
+) {
     let parts = Parts {
         id: ev.id,
         stream: stream.as_str(),

@@ -282,6 +282,11 @@ pub(crate) fn read_index(dir: &Path) -> Result<Option<std::result::Result<state:
 
 pub use index::INDEX_FILE;
 
+/// The bytes `index.bin` would hold for `state`.
+pub(crate) fn encode_index(state: &state::State) -> Vec<u8> {
+    index::encode(state)
+}
+
 /// Fsyncs a directory so that file creations and renames in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     let handle = File::open(dir).map_err(|e| Error::io(dir, e))?;

@@ -23,7 +23,20 @@ pub struct DriftDetected {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DriftNoticed {
     pub detector: String,
+    /// `cooldown`, `hysteresis`, `below_action_threshold`, or `watch_started` (the judge
+    /// began watching a new champion under the rule recorded here).
     pub reason: String,
+    /// `data`, `concept` or `performance` (empty for `watch_started`).
+    #[serde(default)]
+    pub drift_kind: String,
+    /// The feature concerned, for data drift.
+    #[serde(default)]
+    pub feature: Option<String>,
+    #[serde(default)]
+    pub model_id: String,
+    /// Hour of the input that was judged.
+    #[serde(default)]
+    pub hour: u64,
     pub evidence: Evidence,
     pub rule: Rule,
 }
@@ -36,6 +49,9 @@ pub struct RetrainRequested {
     /// `fine_tune`, `head_only`, `lora`, `full`.
     pub strategy: String,
     pub model_id: String,
+    /// Hour of the input that raised the alarm; the judge's cool-down runs from it.
+    #[serde(default)]
+    pub hour: u64,
     pub evidence: Evidence,
     pub rule: Rule,
 }

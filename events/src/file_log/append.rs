@@ -197,7 +197,8 @@ fn validate_batch(events: &[NewEvent]) -> Result<()> {
             ),
         });
     }
-    let mut seen: HashSet<uuid::Uuid, IdHashBuilder> = HashSet::with_capacity_and_hasher(events.len(), Default::default());
+    let mut seen: HashSet<uuid::Uuid, IdHashBuilder> =
+        HashSet::with_capacity_and_hasher(events.len(), Default::default());
     for ev in events {
         if !seen.insert(ev.id) {
             return Err(Error::InvalidEvent {

@@ -55,10 +55,9 @@ pub fn encode(state: &State) -> Vec<u8> {
         }
     }
     // Ids in position order, so the same state always gives the same bytes.
-    let mut ids: Vec<(&Uuid, &IdEntry)> = state.ids.iter().collect();
-    ids.sort_unstable_by_key(|(_, e)| e.position);
+    let ids = state.ids_in_order();
     out.extend_from_slice(&(ids.len() as u64).to_le_bytes());
-    for (id, e) in ids {
+    for (id, e) in &ids {
         out.extend_from_slice(id.as_bytes());
         out.extend_from_slice(&e.position.to_le_bytes());
         out.extend_from_slice(&e.sequence.to_le_bytes());

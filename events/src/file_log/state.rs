@@ -14,6 +14,9 @@ use crate::ids::{Hash, StreamId};
 use super::format::{FrameHeader, RawRecord};
 use super::scan::FrameFault;
 
+/// Prefix of the detail a check returns for a record whose SHA-256 does not match.
+pub const HASH_MISMATCH: &str = "stored SHA-256 does not match";
+
 /// One segment file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Segment {
@@ -82,6 +85,10 @@ pub struct State {
     pub streams: BTreeMap<StreamId, StreamHead>,
     pub ids: HashMap<Uuid, IdEntry, IdHashBuilder>,
     pub next_position: u64,
+    /// When set, scanned ids are listed here in position order instead of entering
+    /// `ids`: verification needs no lookups, and a list is far cheaper than a map of
+    /// millions of ids. Duplicates are then found by [`State::duplicate_id`].
+    pub id_list: Option<Vec<(Uuid, IdEntry)>>,
 }
 
 impl State {
@@ -93,6 +100,23 @@ impl State {
         header: &FrameHeader,
         records: &[RawRecord<'_>],
     ) -> Result<(), FrameFault> {
+        self.apply_scanned_with(segment, offset, header, records, |_, _, _| Ok(()))
+    }
+
+    /// [`State::apply_scanned`] with an extra check of each record, given its position,
+    /// its decoded header and its raw bytes (verify checks hashes and types here, so the
+    /// header is decoded once).
+    pub fn apply_scanned_with<F>(
+        &mut self,
+        segment: u32,
+        offset: u64,
+        header: &FrameHeader,
+        records: &[RawRecord<'_>],
+        mut check: F,
+    ) -> Result<(), FrameFault>
+    where
+        F: FnMut(u64, &codec::CanonicalHeader<'_>, &RawRecord<'_>) -> Result<(), String>,
+    {
         let frame_len = super::format::FRAME_HEADER_BYTES as u64 + u64::from(header.body_len);
         for (index, record) in records.iter().enumerate() {
             let position = header.first_position + index as u64;
@@ -107,6 +131,14 @@ impl State {
             };
             let head = codec::peek_header(record.canonical)
                 .map_err(|e| fault(DamageKind::Encoding, e.to_string()))?;
+            check(position, &head, record).map_err(|detail| {
+                let kind = if detail.starts_with(HASH_MISMATCH) {
+                    DamageKind::Hash
+                } else {
+                    DamageKind::Encoding
+                };
+                fault(kind, detail)
+            })?;
             if !self.streams.contains_key(head.stream) {
                 let stream = StreamId::new(head.stream)
                     .map_err(|e| fault(DamageKind::Encoding, e.to_string()))?;
@@ -134,17 +166,13 @@ impl State {
                 );
                 return Err(fault(DamageKind::Chain, detail));
             }
-            if self
-                .ids
-                .insert(
-                    head.id,
-                    IdEntry {
-                        position,
-                        sequence: head.sequence,
-                    },
-                )
-                .is_some()
-            {
+            let entry_id = IdEntry {
+                position,
+                sequence: head.sequence,
+            };
+            if let Some(list) = self.id_list.as_mut() {
+                list.push((head.id, entry_id));
+            } else if self.ids.insert(head.id, entry_id).is_some() {
                 return Err(fault(
                     DamageKind::Sequence,
                     format!("event id {} is stored twice", head.id),
@@ -166,6 +194,38 @@ impl State {
             seg.len = offset + frame_len;
         }
         Ok(())
+    }
+
+    /// With `id_list` in use: the position of an event whose id was stored before, if any.
+    pub fn duplicate_id(&self) -> Option<(Uuid, u64)> {
+        let mut sorted: Vec<(Uuid, u64)> = self
+            .id_list
+            .as_ref()?
+            .iter()
+            .map(|(id, e)| (*id, e.position))
+            .collect();
+        sorted.sort_unstable();
+        sorted.windows(2).find(|w| w[0].0 == w[1].0).map(|w| w[1])
+    }
+
+    /// Ids with their entries in position order.
+    pub fn ids_in_order(&self) -> Vec<(Uuid, IdEntry)> {
+        if let Some(list) = &self.id_list {
+            return list.clone();
+        }
+        let mut ids: Vec<(Uuid, IdEntry)> = self.ids.iter().map(|(id, e)| (*id, *e)).collect();
+        ids.sort_unstable_by_key(|(_, e)| e.position);
+        ids
+    }
+
+    /// Makes room for about `events` more events, so a scan does not rehash its id map
+    /// again and again.
+    pub fn reserve(&mut self, events: usize) {
+        match self.id_list.as_mut() {
+            Some(list) => list.reserve(events),
+            None => self.ids.reserve(events),
+        }
+        self.frames.reserve(events / 16);
     }
 
     /// Index of the frame holding `position`, if stored.
