@@ -1,6 +1,7 @@
 //! Builds the world, learner and policy a scenario names and runs it.
 
 use crate::clock::Clock;
+use crate::config::replay::ReplayKind;
 use crate::config::{Scenario, WorldKind};
 use crate::engine::{self, RunOutput};
 use crate::error::{Error, Result};
@@ -44,6 +45,10 @@ pub fn run_scenario_with(
         }
         WorldKind::Replay => {
             let cfg = scenario.replay.as_ref().ok_or_else(|| missing("replay"))?;
+            if cfg.kind == ReplayKind::Interaction {
+                // Interactions drive the recommend loop; the static ranker serves.
+                return run_recommend_with(scenario, &mut StaticRankPolicy::default(), sink);
+            }
             Box::new(ReplayWorld::new(
                 cfg,
                 &scenario.source_dir,
@@ -64,7 +69,9 @@ pub fn run_scenario_with(
     finish(clock, sink, out)
 }
 
-/// Runs a recommend scenario with `policy` serving rankings.
+/// Runs a recommend scenario, generated (`world = "recommend"`) or replayed from
+/// interaction files (`world = "replay"`, `kind = "interaction"`), with `policy` serving
+/// rankings.
 pub fn run_recommend_with(
     scenario: &Scenario,
     policy: &mut dyn RankPolicy,
@@ -72,13 +79,23 @@ pub fn run_recommend_with(
 ) -> Result<RunOutput> {
     let meta = &scenario.scenario;
     let clock = Clock::new(meta.start, scenario.baselines.train_days);
-    let cfg = scenario.recommend.as_ref().ok_or_else(|| Error::Scenario {
+    let missing = |section: &str| Error::Scenario {
         name: meta.name.clone(),
-        reason: "world = \"recommend\" needs a [recommend] section".into(),
-    })?;
+        reason: format!("a ranking run needs a [{section}] section"),
+    };
     let start = start_record(scenario, policy.name(), recommend::LEARNER_NAME)?;
-    sink.record(clock.time_of(0), SimRecord::ScenarioStarted(&start))?;
-    let out = recommend::run(scenario, cfg, policy, sink)?;
+    let out = match (&scenario.recommend, &scenario.replay, meta.world) {
+        (Some(cfg), _, WorldKind::Recommend) => {
+            sink.record(clock.time_of(0), SimRecord::ScenarioStarted(&start))?;
+            recommend::run(scenario, cfg, policy, sink)?
+        }
+        (_, Some(cfg), WorldKind::Replay) if cfg.kind == ReplayKind::Interaction => {
+            sink.record(clock.time_of(0), SimRecord::ScenarioStarted(&start))?;
+            recommend::replay::run(scenario, cfg, policy, sink)?
+        }
+        (_, _, WorldKind::Replay) => return Err(missing("replay] with kind = \"interaction\"")),
+        _ => return Err(missing("recommend")),
+    };
     finish(clock, sink, out)
 }
 

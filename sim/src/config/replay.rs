@@ -1,5 +1,5 @@
 //! `[replay]`: a stream replayed from CSV or JSONL files instead of generated. The file
-//! schema is documented in `sim/README.md` and `scenarios/replay-example.toml`.
+//! schema is documented in `sim/README.md` and the `scenarios/replay-*.toml` samples.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +17,8 @@ pub enum ReplayKind {
     Tabular,
     /// `time, text, intent`.
     Text,
+    /// `time, user, item, rating and/or click`: drives the recommend loop.
+    Interaction,
 }
 
 /// File format.
@@ -54,6 +56,31 @@ pub struct ReplayConfig {
     pub log_scale_columns: Vec<String>,
     /// Most rows loaded; rows beyond it are quarantined with that reason.
     pub max_rows: i64,
+    /// Columns and thresholds of `kind = "interaction"` (required for it, refused
+    /// otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interaction: Option<InteractionConfig>,
+}
+
+/// Largest slate an interaction replay may rank (HR and NDCG are @ this cut-off).
+pub const MAX_REPLAY_SLATE: i64 = 1_000;
+
+/// `[replay.interaction]`: how `(time, user, item, rating or click)` rows are read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InteractionConfig {
+    /// Column holding the user id (any non-empty string).
+    pub user_column: String,
+    /// Column holding the item id (any non-empty string).
+    pub item_column: String,
+    /// Column holding a numeric rating; empty: no rating column.
+    pub rating_column: String,
+    /// Column holding a click, `0` or `1` (`true` / `false` in JSON); empty: none.
+    pub click_column: String,
+    /// A row is positive when its rating is at least this (or its click is 1).
+    pub positive_rating: f64,
+    /// Items ranked per request; HR and NDCG are measured at this cut-off.
+    pub slate_size: i64,
 }
 
 impl ReplayConfig {
@@ -69,16 +96,54 @@ impl ReplayConfig {
             "replay.time_column",
             "must not be empty",
         )?;
+        let interaction = self.kind == ReplayKind::Interaction;
         c.require(
-            !self.label_column.is_empty(),
+            interaction || !self.label_column.is_empty(),
             "replay.label_column",
             "must not be empty",
         )?;
+        c.require(
+            interaction == self.interaction.is_some(),
+            "replay.interaction",
+            "is required when kind = \"interaction\" and refused otherwise",
+        )?;
+        if let Some(i) = &self.interaction {
+            i.validate(c)?;
+        }
         c.require(
             self.kind != ReplayKind::Text || !self.text_column.is_empty(),
             "replay.text_column",
             "must name a column when kind = \"text\"",
         )?;
         c.range_i("replay.max_rows", self.max_rows, 1, MAX_REPLAY_ROWS)
+    }
+}
+
+impl InteractionConfig {
+    /// Rejects impossible values.
+    fn validate(&self, c: &Check<'_>) -> Result<()> {
+        for (key, column) in [
+            ("replay.interaction.user_column", &self.user_column),
+            ("replay.interaction.item_column", &self.item_column),
+        ] {
+            c.require(!column.is_empty(), key, "must not be empty")?;
+        }
+        c.require(
+            !self.rating_column.is_empty() || !self.click_column.is_empty(),
+            "replay.interaction.click_column",
+            "a rating_column or a click_column is needed to tell positives",
+        )?;
+        c.range_f(
+            "replay.interaction.positive_rating",
+            self.positive_rating,
+            -1e9,
+            1e9,
+        )?;
+        c.range_i(
+            "replay.interaction.slate_size",
+            self.slate_size,
+            1,
+            MAX_REPLAY_SLATE,
+        )
     }
 }

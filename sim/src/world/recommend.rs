@@ -16,6 +16,7 @@
 
 pub mod model;
 mod outcomes;
+pub mod replay;
 mod runner;
 mod truth;
 

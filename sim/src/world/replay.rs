@@ -12,6 +12,7 @@
 //! unknown class, outside the run's time window) is quarantined with its file, line and
 //! reason, and listed in the summary; it is never silently dropped.
 
+pub mod interaction;
 mod parse;
 
 use std::collections::BTreeSet;
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
-use crate::config::replay::{ReplayConfig, ReplayFormat, ReplayKind};
+use crate::config::replay::{ReplayConfig, ReplayKind};
 use crate::data::{Batch, FeatureSpec, Inputs, TaskShape};
 use crate::error::{Error, Result};
 use crate::world::{QuarantinedRow, World};
@@ -36,12 +37,7 @@ struct Row {
 }
 
 /// A row with its source, before time-window and class checks.
-struct Loaded {
-    time: DateTime<Utc>,
-    file: usize,
-    line: u64,
-    row: Row,
-}
+type Loaded = parse::Sourced<Row>;
 
 /// The replay world.
 #[derive(Debug)]
@@ -131,7 +127,7 @@ impl ReplayWorld {
 fn admit(
     cfg: &ReplayConfig,
     mut loaded: Vec<Loaded>,
-    (window_start, window_end): (DateTime<Utc>, DateTime<Utc>),
+    window: (DateTime<Utc>, DateTime<Utc>),
     paths: &[PathBuf],
     quarantined: &mut Vec<QuarantinedRow>,
 ) -> (Vec<Row>, BTreeSet<String>) {
@@ -145,36 +141,23 @@ fn admit(
         reason,
     };
     for l in loaded {
-        if l.time < window_start || l.time >= window_end {
-            let reason = format!(
-                "time {} outside the run window [{window_start}, {window_end})",
-                l.time
-            );
+        if let Some(reason) = parse::outside_window(l.time, window) {
             quarantined.push(quarantine(&l, reason));
         } else if !cfg.classes.is_empty() && !cfg.classes.contains(&l.row.label) {
             quarantined.push(quarantine(&l, format!("unknown class `{}`", l.row.label)));
         } else {
             labels.insert(l.row.label.clone());
             let mut row = l.row;
-            row.hour = ((l.time - window_start).num_seconds() / 3600) as u64;
+            row.hour = ((l.time - window.0).num_seconds() / 3600) as u64;
             rows.push(row);
         }
     }
-    // Report in file order, then line order, whichever check caught the row.
-    quarantined.sort_by_key(|q| {
-        (
-            paths.iter().position(|p| p.display().to_string() == q.file),
-            q.line,
-        )
-    });
+    parse::sort_quarantined(quarantined, paths);
     (rows, labels)
 }
 
 fn replay_error(path: &Path, reason: impl Into<String>) -> Error {
-    Error::Replay {
-        path: path.to_path_buf(),
-        reason: reason.into(),
-    }
+    parse::file_error(path, reason)
 }
 
 /// Reads one file into `loaded`, quarantining bad lines; returns its feature names.
@@ -185,49 +168,19 @@ fn load_file(
     loaded: &mut Vec<Loaded>,
     quarantined: &mut Vec<QuarantinedRow>,
 ) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| replay_error(path, e.to_string()))?;
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let (_, first) = lines
-        .next()
-        .ok_or_else(|| replay_error(path, "file is empty"))?;
-    let columns = parse::columns(cfg.format, first).map_err(|e| replay_error(path, e))?;
-    let layout = layout(cfg, &columns).map_err(|e| replay_error(path, e))?;
-    let data_lines: Box<dyn Iterator<Item = (usize, &str)>> = match cfg.format {
-        // The CSV header is not a row; the first JSON object is.
-        ReplayFormat::Csv => Box::new(lines),
-        ReplayFormat::Jsonl => Box::new(
-            text.lines()
-                .enumerate()
-                .filter(|(_, l)| !l.trim().is_empty()),
-        ),
+    let spec = parse::FileSpec {
+        path,
+        index: file,
+        format: cfg.format,
+        max_rows: cfg.max_rows as usize,
     };
-    for (n, line) in data_lines {
-        let line_no = n as u64 + 1;
-        if loaded.len() >= cfg.max_rows as usize {
-            quarantined.push(QuarantinedRow {
-                file: path.display().to_string(),
-                line: line_no,
-                reason: format!("beyond replay.max_rows = {}", cfg.max_rows),
-            });
-            continue;
-        }
-        match parse_row(cfg, &layout, line, line_no) {
-            Ok((time, row)) => loaded.push(Loaded {
-                time,
-                file,
-                line: line_no,
-                row,
-            }),
-            Err(reason) => quarantined.push(QuarantinedRow {
-                file: path.display().to_string(),
-                line: line_no,
-                reason,
-            }),
-        }
-    }
+    let layout = parse::read_file(
+        &spec,
+        |columns| layout(cfg, columns),
+        |layout, fields, line_no| parse_row(cfg, layout, fields, line_no),
+        loaded,
+        quarantined,
+    )?;
     Ok(layout
         .features
         .iter()
@@ -250,12 +203,15 @@ fn layout(cfg: &ReplayConfig, columns: &[String]) -> std::result::Result<Layout,
     let text = match cfg.kind {
         ReplayKind::Text => Some(need(&cfg.text_column)?),
         ReplayKind::Tabular => None,
+        ReplayKind::Interaction => {
+            return Err("interaction rows drive the recommend loop, not a classifier".into())
+        }
     };
     let features = match cfg.kind {
         ReplayKind::Tabular => (0..columns.len())
             .filter(|i| *i != time && *i != label && Some(*i) != key)
             .collect(),
-        ReplayKind::Text => Vec::new(),
+        _ => Vec::new(),
     };
     if cfg.kind == ReplayKind::Tabular && features.is_empty() {
         return Err("a tabular replay needs at least one feature column".into());
@@ -273,20 +229,9 @@ fn layout(cfg: &ReplayConfig, columns: &[String]) -> std::result::Result<Layout,
 fn parse_row(
     cfg: &ReplayConfig,
     layout: &Layout,
-    line: &str,
+    fields: &[String],
     line_no: u64,
 ) -> std::result::Result<(DateTime<Utc>, Row), String> {
-    let fields = match cfg.format {
-        ReplayFormat::Csv => parse::csv_fields(line)?,
-        ReplayFormat::Jsonl => parse::json_fields(line, &layout.names)?,
-    };
-    if fields.len() != layout.names.len() {
-        return Err(format!(
-            "{} fields, expected {}",
-            fields.len(),
-            layout.names.len()
-        ));
-    }
     let time = parse::time(&fields[layout.time])?;
     let label = fields[layout.label].trim().to_string();
     if label.is_empty() {
@@ -339,7 +284,9 @@ impl World for ReplayWorld {
                 n_features: self.shape.features.len(),
                 values: Vec::new(),
             }),
-            ReplayKind::Text => Batch::new(Inputs::Text { texts: Vec::new() }),
+            ReplayKind::Text | ReplayKind::Interaction => {
+                Batch::new(Inputs::Text { texts: Vec::new() })
+            }
         }
     }
 

@@ -204,7 +204,7 @@ pub fn run(
     })
 }
 
-fn training(arm: &str, version: String, day: i64, events: usize) -> Training {
+pub(super) fn training(arm: &str, version: String, day: i64, events: usize) -> Training {
     Training {
         arm: arm.into(),
         version,
@@ -214,11 +214,11 @@ fn training(arm: &str, version: String, day: i64, events: usize) -> Training {
 }
 
 /// The champion's model and the canary's, if any.
-type ServedModels = (Arc<dyn Ranker>, Option<Arc<dyn Ranker>>);
+pub(super) type ServedModels = (Arc<dyn Ranker>, Option<Arc<dyn Ranker>>);
 
 /// The models the route names, checked against the canary limit.
-fn served_models(
-    sim: &Sim<'_>,
+pub(super) fn served_models(
+    max_canary_fraction: f64,
     policy: &dyn RankPolicy,
     route: &ServingRoute,
 ) -> Result<ServedModels> {
@@ -228,12 +228,12 @@ fn served_models(
         })
     };
     let canary = match &route.canary {
-        Some(c) if !(0.0..=sim.max_canary_fraction).contains(&c.fraction) => {
+        Some(c) if !(0.0..=max_canary_fraction).contains(&c.fraction) => {
             return Err(policy_error(
                 policy.name(),
                 format!(
                     "canary fraction {} of `{}` is outside [0, route.max_canary_fraction = {}]",
-                    c.fraction, c.version, sim.max_canary_fraction
+                    c.fraction, c.version, max_canary_fraction
                 ),
             ))
         }
@@ -272,7 +272,7 @@ fn run_day(
             }
         }
         let route = policy.route().clone();
-        let (champion, canary) = served_models(sim, policy, &route)?;
+        let (champion, canary) = served_models(sim.max_canary_fraction, policy, &route)?;
         sim.truth.launch_due(hour);
         for _ in 0..sim.volume(hour) {
             let (user, item) = sim.session(hour);
@@ -304,7 +304,12 @@ fn run_day(
     Ok(report(sim, tally, day))
 }
 
-fn count(versions: &mut Vec<(String, u64, u64)>, version: &str, shown: u64, clicked: &[bool]) {
+pub(super) fn count(
+    versions: &mut Vec<(String, u64, u64)>,
+    version: &str,
+    shown: u64,
+    clicked: &[bool],
+) {
     let clicks = clicked.iter().filter(|c| **c).count() as u64;
     match versions.iter_mut().find(|(v, _, _)| v == version) {
         Some((_, i, c)) => {
