@@ -30,7 +30,11 @@ pub trait Decider {
 
     /// Runs `decide` and folds its events at once: what a host does after a successful
     /// append, and what given/when/then tests use.
-    fn decide_and_evolve(&self, state: &mut Self::State, input: &Self::Input) -> crate::Result<Vec<Event>> {
+    fn decide_and_evolve(
+        &self,
+        state: &mut Self::State,
+        input: &Self::Input,
+    ) -> crate::Result<Vec<Event>> {
         let events = self.decide(state, input)?;
         for event in &events {
             Self::evolve(state, event);

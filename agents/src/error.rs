@@ -40,6 +40,26 @@ pub enum Error {
         /// Position of the first offending value.
         index: usize,
     },
+    /// A worker's report or an online statistic was unusable (out of range, non-finite,
+    /// inconsistent counts); the decider refuses to decide on it rather than guess.
+    #[error("{component}: invalid input: {reason}")]
+    InvalidInput {
+        /// The decider that refused the input.
+        component: &'static str,
+        /// What was wrong, with the offending value.
+        reason: String,
+    },
+    /// An explicit request (e.g. a canary for an unblessed candidate, a rollback with
+    /// nothing to restore) that policy forbids; nothing was decided.
+    #[error("{component}: refused `{subject}`: {reason}")]
+    Refused {
+        /// The decider that refused.
+        component: &'static str,
+        /// The model or command refused.
+        subject: String,
+        /// Which rule forbids it.
+        reason: String,
+    },
 }
 
 /// Result alias used throughout the crate.

@@ -15,11 +15,21 @@
 //! * `drift/data_drift.rs` chooses and runs the per-feature data-drift test as Evidently
 //!   does, and `drift/distances.rs` holds the Wasserstein, Jensen-Shannon, PSI and
 //!   chi-square/z-test computations together with Evidently's binning.
+//! * [`perceiver`] holds the Perceiver: cleaning, feature summaries, label selection
+//!   under a daily budget, pseudo-labels and online feedback.
+//! * [`drift_judge`] holds the DriftJudge: data, concept and performance drift with
+//!   cool-down and hysteresis, and retrain requests with a severity and a strategy.
 //! * [`decider`] holds the [`decider::Decider`] contract every agent implements.
 //! * [`error`] holds the crate's error type.
+//! * [`evaluator`] holds the Evaluator: gates and McNemar's test turn a worker's evaluation report into a verdict.
+//! * [`releaser`] holds the Releaser: registry, stepped canaries, online guard, approval and rollback.
 
 pub mod decider;
 pub mod drift;
 pub mod error;
+pub mod evaluator;
+pub mod perceiver;
+pub mod drift_judge;
+pub mod releaser;
 
 pub use error::{Error, Result};

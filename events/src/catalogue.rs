@@ -31,7 +31,10 @@ pub use perceive::{
     ReadingsQuarantined,
 };
 pub use release::{CanaryStarted, CanaryStepAdvanced, ModelPromoted, RolledBack};
-pub use train::{ModelTrained, StudentDistilled, TrainingFailed, TrainingStarted};
+pub use train::{
+    DistillationStarted, ModelTrained, RetrainDeferred, StudentDistilled, TrainingFailed,
+    TrainingStarted,
+};
 pub use world::{BaselineTrained, DayClosed, ScenarioStarted};
 
 /// Whether an event records a decision (with evidence and rule) or a fact.
@@ -162,6 +165,8 @@ catalogue! {
     ModelTrained = "ModelTrained", version 2, fact;
     TrainingFailed = "TrainingFailed", version 1, fact;
     StudentDistilled = "StudentDistilled", version 1, fact;
+    RetrainDeferred = "RetrainDeferred", version 1, decision;
+    DistillationStarted = "DistillationStarted", version 1, decision;
     // Evaluator.
     VerdictIssued = "VerdictIssued", version 1, decision;
     // Releaser.

@@ -54,3 +54,45 @@ pub struct StudentDistilled {
     pub teacher_size_bytes: u64,
     pub metrics: BTreeMap<String, f64>,
 }
+
+/// The Trainer held a retrain request back instead of starting a job, and says why.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RetrainDeferred {
+    /// `too_few_labels`, `cooldown`, `job_running`, `backoff` (a job failed; retry after
+    /// `not_before_hour`) or `gave_up` (the request is dropped after its last attempt).
+    pub reason: String,
+    /// The model the request asked to improve (the parent of the eventual job).
+    pub model_id: String,
+    /// Hour of the input that was judged.
+    pub hour: u64,
+    /// Earliest hour at which the reason can lift (the input's hour when only more data
+    /// or a finished job can lift it).
+    pub not_before_hour: u64,
+    pub evidence: Evidence,
+    pub rule: Rule,
+}
+
+/// A distillation job was started: a student for edge devices from a trained teacher.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DistillationStarted {
+    pub job_id: String,
+    pub teacher_model_id: String,
+    /// Name of the student architecture (e.g. `student`).
+    pub student_config: String,
+    /// Softmax temperature of the soft targets.
+    pub temperature: f64,
+    /// Weight of the soft-target loss against the hard-label loss.
+    pub alpha: f64,
+    /// Quantize the student to int8 after distilling.
+    pub quantize_int8: bool,
+    /// Fraction of weights pruned to zero (0 = no pruning).
+    pub prune_sparsity: f64,
+    /// Seed of the distillation run.
+    pub seed: u64,
+    /// 1 for the first try, one more for each retry after a failure.
+    pub attempt: u32,
+    /// Hour of the input that started the job.
+    pub hour: u64,
+    pub evidence: Evidence,
+    pub rule: Rule,
+}

@@ -1,0 +1,167 @@
+//! The DriftJudge: watches the serving champion for data drift (per-feature tests against
+//! its reference), concept drift (a River-identical detector on its online errors) and a
+//! label-free performance drop (CBPE's expected accuracy), raises one alarm per shift, and
+//! asks for a retrain with a severity and a suggested strategy.
+//!
+//! Its inputs are events already in the log: `BaselineTrained` (arm `baseline_arm`),
+//! `ModelPromoted` and `RolledBack` name the champion; the Perceiver's `BatchIngested`
+//! (samples and confidence) and `FeedbackRecorded` (the 0/1 error stream) feed it. Its
+//! state is therefore the fold of those inputs together with its own decisions, in log
+//! order; [`DriftJudge::step`] decides and then folds the input and the decisions.
+//!
+//! `evolve` cannot see the policy, so when a champion appears the judge records a
+//! `DriftNoticed` with reason `watch_started` whose rule parameters hold its whole
+//! policy; folding that event builds the detector and resets the reference. Decisions on
+//! that champion then follow the recorded policy, so an auditor re-derives them from the
+//! log alone; a changed policy takes effect with the next champion.
+//!
+//! The reference is the champion's first `reference_hours` of ingested samples (a seeded
+//! reservoir of `reference_size` rows): the champion was trained on the data just before
+//! it took over and was checked on it, so the data right after is the closest record in
+//! the log of the distribution it is known to serve well.
+//!
+//! Severity (see [`policy::DriftJudgePolicy::severity`]): the strongest signal's
+//! normalised score (1 = threshold) below `medium_score` is `low` (`head_only` or `lora`),
+//! below `high_score` `medium` (`fine_tune`), otherwise `high` (`full`); a data round in
+//! which at least `wide_shift_share` of the features drifted raises it one level.
+
+use ledgerloop_events::catalogue::{DriftNoticed, Evidence, Rule};
+use ledgerloop_events::Event;
+
+use crate::decider::Decider;
+use crate::error::Result;
+
+pub mod judge;
+pub mod policy;
+pub mod signal;
+pub mod state;
+
+pub use policy::{DetectorConfig, DriftJudgePolicy, Severity, SmallShiftStrategy};
+pub use state::DriftJudgeState;
+
+/// `DriftNoticed.reason` recording that the judge began watching a champion.
+pub const REASON_WATCH_STARTED: &str = "watch_started";
+/// Most signals kept disarmed at once (every feature plus concept and performance).
+pub const MAX_DISARMED: usize = state::MAX_WATCHED_FEATURES + 2;
+
+/// The DriftJudge decider: a validated policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriftJudge {
+    policy: DriftJudgePolicy,
+}
+
+impl DriftJudge {
+    /// Builds the decider, rejecting an unusable policy.
+    pub fn new(policy: DriftJudgePolicy) -> Result<Self> {
+        policy.validate()?;
+        Ok(Self { policy })
+    }
+
+    /// The policy in force for the next champion.
+    pub fn policy(&self) -> &DriftJudgePolicy {
+        &self.policy
+    }
+
+    /// What a host does with one input event: decide, then fold the input and the
+    /// decisions, in the order they stand in the log.
+    pub fn step(&self, state: &mut DriftJudgeState, input: &Event) -> Result<Vec<Event>> {
+        let events = self.decide(state, input)?;
+        Self::evolve(state, input);
+        for e in &events {
+            Self::evolve(state, e);
+        }
+        Ok(events)
+    }
+
+    fn watch(&self, state: &DriftJudgeState, model_id: &str) -> Vec<Event> {
+        if state.champion.as_deref() == Some(model_id) && state.policy.as_ref() == Some(&self.policy) {
+            return Vec::new();
+        }
+        let params = match serde_json::to_value(&self.policy) {
+            Ok(serde_json::Value::Object(map)) => map.into_iter().collect(),
+            _ => Default::default(),
+        };
+        let p = &self.policy;
+        let evidence = Evidence::new()
+            .with("reference_hours", p.reference_hours as f64)
+            .with("reference_size", p.reference_size as f64)
+            .with("current_window", p.current_window as f64)
+            .with("cooldown_hours", p.cooldown_hours as f64);
+        vec![Event::from(DriftNoticed {
+            detector: p.detector.name().to_owned(),
+            reason: REASON_WATCH_STARTED.to_owned(),
+            drift_kind: String::new(),
+            feature: None,
+            model_id: model_id.to_owned(),
+            hour: state.last_hour,
+            evidence,
+            rule: Rule { policy: p.rule_name("watch"), params },
+        })]
+    }
+}
+
+/// The policy recorded in a `watch_started` notice, if it parses and validates.
+fn recorded_policy(rule: &Rule) -> Option<DriftJudgePolicy> {
+    let map: serde_json::Map<String, serde_json::Value> = rule.params.clone().into_iter().collect();
+    let policy: DriftJudgePolicy = serde_json::from_value(serde_json::Value::Object(map)).ok()?;
+    policy.validate().ok().map(|()| policy)
+}
+
+fn disarm(state: &mut DriftJudgeState, kind: &str, feature: Option<&str>) {
+    if state.disarmed.len() < MAX_DISARMED {
+        state.disarmed.insert(signal::signal_key(kind, feature));
+    }
+}
+
+impl Decider for DriftJudge {
+    type State = DriftJudgeState;
+    type Input = Event;
+
+    fn decide(&self, state: &DriftJudgeState, input: &Event) -> Result<Vec<Event>> {
+        let (after, hour, signals) = match input {
+            Event::BaselineTrained(b) if b.arm == self.policy.baseline_arm => return Ok(self.watch(state, &b.model_id)),
+            Event::ModelPromoted(p) => return Ok(self.watch(state, &p.model_id)),
+            Event::RolledBack(r) => return Ok(self.watch(state, &r.restored_model_id)),
+            Event::FeedbackRecorded(f) => {
+                let mut after = state.clone();
+                let signals = after.observe_feedback(f);
+                (after, f.hour, signals)
+            }
+            Event::BatchIngested(b) => {
+                let mut after = state.clone();
+                let signals = after.observe_batch(b);
+                (after, b.hour, signals)
+            }
+            _ => return Ok(Vec::new()),
+        };
+        Ok(match &after.policy {
+            Some(policy) => judge::judge(policy, &after, hour, &signals),
+            None => Vec::new(),
+        })
+    }
+
+    fn evolve(state: &mut DriftJudgeState, event: &Event) {
+        match event {
+            Event::DriftNoticed(n) if n.reason == REASON_WATCH_STARTED => {
+                let Some(policy) = recorded_policy(&n.rule) else { return };
+                if let Ok(detector) = policy.detector.build() {
+                    state.start_watch(policy, &n.model_id, detector);
+                    state.last_hour = state.last_hour.max(n.hour);
+                }
+            }
+            Event::DriftNoticed(n) => disarm(state, &n.drift_kind, n.feature.as_deref()),
+            Event::DriftDetected(d) => {
+                disarm(state, &d.drift_kind, d.feature.as_deref());
+                state.alarms += 1;
+            }
+            Event::RetrainRequested(r) => state.last_alarm_hour = Some(r.hour),
+            Event::FeedbackRecorded(f) => {
+                state.observe_feedback(f);
+            }
+            Event::BatchIngested(b) => {
+                state.observe_batch(b);
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! The DriftJudge's policy: which concept-drift detector watches the error stream, how
+//! the data-drift reference and windows are sized, the thresholds, the cool-down and
+//! hysteresis, and how severity maps to a retraining strategy.
+
+use serde::{Deserialize, Serialize};
+
+use crate::drift::{
+    Adwin, AdwinParams, AnyDetector, Ddm, DdmParams, HddmA, HddmAParams, HddmW, HddmWParams,
+    Kswin, KswinParams, PageHinkley, PageHinkleyParams,
+};
+use crate::error::{invalid, Result};
+
+/// Largest reference sample per feature; keeps the state and the tests' cost bounded.
+pub const MAX_REFERENCE_SIZE: usize = 5000;
+/// Largest current window per feature.
+pub const MAX_CURRENT_WINDOW: usize = 5000;
+/// Largest ring of recent outcomes used for the current error rate.
+pub const MAX_RECENT_OUTCOMES: usize = 10_000;
+const COMPONENT: &str = "DriftJudgePolicy";
+
+/// The concept-drift detector and its River parameters (all of them must be given).
+///
+/// In TOML: `[detector] kind = "adwin", delta = 0.002, clock = 32, max_buckets = 5,
+/// min_window_length = 5, grace_period = 10`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DetectorConfig {
+    /// ADWIN (adaptive windowing).
+    Adwin(AdwinParams),
+    /// DDM (drift detection method).
+    Ddm(DdmParams),
+    /// HDDM_A (Hoeffding bounds on averages).
+    HddmA(HddmAParams),
+    /// HDDM_W (Hoeffding bounds on weighted averages).
+    HddmW(HddmWParams),
+    /// Page-Hinkley.
+    PageHinkley(PageHinkleyParams),
+    /// KSWIN (windowed Kolmogorov-Smirnov).
+    Kswin(KswinParams),
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        Self::Adwin(AdwinParams::default())
+    }
+}
+
+impl DetectorConfig {
+    /// The name recorded in events (`adwin`, `ddm`, `hddm_a`, `hddm_w`, `page_hinkley`, `kswin`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Adwin(_) => "adwin",
+            Self::Ddm(_) => "ddm",
+            Self::HddmA(_) => "hddm_a",
+            Self::HddmW(_) => "hddm_w",
+            Self::PageHinkley(_) => "page_hinkley",
+            Self::Kswin(_) => "kswin",
+        }
+    }
+
+    /// Builds a fresh detector, rejecting invalid parameters.
+    pub fn build(&self) -> Result<AnyDetector> {
+        Ok(match *self {
+            Self::Adwin(p) => AnyDetector::Adwin(Adwin::new(p)?),
+            Self::Ddm(p) => AnyDetector::Ddm(Ddm::new(p)?),
+            Self::HddmA(p) => AnyDetector::HddmA(HddmA::new(p)?),
+            Self::HddmW(p) => AnyDetector::HddmW(HddmW::new(p)?),
+            Self::PageHinkley(p) => AnyDetector::PageHinkley(PageHinkley::new(p)?),
+            Self::Kswin(p) => AnyDetector::Kswin(Kswin::new(p)?),
+        })
+    }
+}
+
+/// The strategy suggested for a low-severity shift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmallShiftStrategy {
+    /// Retrain the classification head only.
+    #[default]
+    HeadOnly,
+    /// Train low-rank adapters.
+    Lora,
+}
+
+/// How bad a shift is; decides the suggested retraining strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Just over threshold: a light update suffices.
+    Low,
+    /// Clearly over threshold: fine-tune the whole model from the champion.
+    Medium,
+    /// Far over threshold or most features moved: retrain fully.
+    High,
+}
+
+impl Severity {
+    /// The name recorded in `RetrainRequested.severity`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+        }
+    }
+
+    /// One level up (high stays high).
+    pub fn bumped(self) -> Self {
+        match self {
+            Self::Low => Self::Medium,
+            _ => Self::High,
+        }
+    }
+}
+
+/// The DriftJudge's whole policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DriftJudgePolicy {
+    /// Prefix of the rule names of every decision (`<name>.data`, `<name>.concept`, ...).
+    pub name: String,
+    /// `BaselineTrained.arm` whose model is the first champion (the sim's `static`).
+    pub baseline_arm: String,
+    /// Detector fed with the champion's 0/1 online errors.
+    pub detector: DetectorConfig,
+    /// Hours after a champion starts serving whose ingested samples form its reference.
+    pub reference_hours: u64,
+    /// Reference rows kept per feature (seeded reservoir over the reference hours). At
+    /// most 1000 selects KS for numeric features, more selects Wasserstein (Evidently).
+    pub reference_size: usize,
+    /// Seed of the reservoir.
+    pub reservoir_seed: u64,
+    /// Rows per feature collected after the reference before each data-drift round; the
+    /// window is then cleared, so rounds never overlap.
+    pub current_window: usize,
+    /// P-value at or below which KS, chi-square and z-tests call a feature drifted.
+    /// Stricter than Evidently's 0.05 because the judge tests every window for weeks.
+    pub pvalue_threshold: f64,
+    /// Distance at or above which Wasserstein (normalised) and Jensen-Shannon call a
+    /// feature drifted (Evidently's 0.1).
+    pub distance_threshold: f64,
+    /// Drifted features a round needs before data drift can raise an alarm.
+    pub min_drifted_features: usize,
+    /// Outcomes after a champion starts serving that define its baseline error rate.
+    pub error_baseline_outcomes: u64,
+    /// Most recent outcomes whose error rate is compared with the baseline.
+    pub recent_outcomes: usize,
+    /// Error-rate increase that counts as severity score 1 for concept drift.
+    pub error_increase_unit: f64,
+    /// Drop of the mean top-class probability (CBPE's expected accuracy) from the
+    /// reference that raises a performance alarm (score 1).
+    pub confidence_drop_threshold: f64,
+    /// Severity score under which a crossing is only noticed (`below_action_threshold`);
+    /// stops a detector's flag on a falling error rate from asking for a retrain.
+    pub min_action_score: f64,
+    /// Hysteresis: after an alarm or notice a signal is disarmed until its score falls
+    /// below this value.
+    pub rearm_score: f64,
+    /// Cool-down: hours after an alarm during which no other alarm is raised.
+    pub cooldown_hours: u64,
+    /// Score from which severity is `medium`.
+    pub medium_score: f64,
+    /// Score from which severity is `high`.
+    pub high_score: f64,
+    /// Share of tested features drifted in one round that raises severity by one level.
+    pub wide_shift_share: f64,
+    /// Strategy for `low` severity; `medium` maps to `fine_tune` and `high` to `full`.
+    pub small_shift_strategy: SmallShiftStrategy,
+}
+
+impl Default for DriftJudgePolicy {
+    fn default() -> Self {
+        Self {
+            name: "drift_judge".to_owned(),
+            baseline_arm: "static".to_owned(),
+            detector: DetectorConfig::default(),
+            reference_hours: 24,
+            reference_size: 1000,
+            reservoir_seed: 0,
+            current_window: 500,
+            pvalue_threshold: 0.001,
+            distance_threshold: 0.1,
+            min_drifted_features: 1,
+            error_baseline_outcomes: 500,
+            recent_outcomes: 300,
+            error_increase_unit: 0.05,
+            confidence_drop_threshold: 0.05,
+            min_action_score: 0.5,
+            rearm_score: 0.5,
+            cooldown_hours: 72,
+            medium_score: 2.0,
+            high_score: 4.0,
+            wide_shift_share: 0.5,
+            small_shift_strategy: SmallShiftStrategy::HeadOnly,
+        }
+    }
+}
+
+fn positive(name: &'static str, v: f64) -> Result<()> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(COMPONENT, name, v, "must be finite and greater than zero"))
+    }
+}
+
+fn size(name: &'static str, v: usize, max: usize) -> Result<()> {
+    if v == 0 || v > max {
+        return Err(invalid(COMPONENT, name, v, "must be at least 1 and within the crate's bound"));
+    }
+    Ok(())
+}
+
+impl DriftJudgePolicy {
+    /// Rejects a policy that could not be applied or would never alarm sensibly.
+    pub fn validate(&self) -> Result<()> {
+        self.detector.build()?;
+        size("reference_size", self.reference_size, MAX_REFERENCE_SIZE)?;
+        size("current_window", self.current_window, MAX_CURRENT_WINDOW)?;
+        size("recent_outcomes", self.recent_outcomes, MAX_RECENT_OUTCOMES)?;
+        size("min_drifted_features", self.min_drifted_features, usize::MAX)?;
+        if !(self.pvalue_threshold > 0.0 && self.pvalue_threshold < 1.0) {
+            return Err(invalid(COMPONENT, "pvalue_threshold", self.pvalue_threshold, "must lie in (0, 1)"));
+        }
+        for (name, v) in [
+            ("distance_threshold", self.distance_threshold),
+            ("error_increase_unit", self.error_increase_unit),
+            ("confidence_drop_threshold", self.confidence_drop_threshold),
+            ("min_action_score", self.min_action_score),
+            ("medium_score", self.medium_score),
+            ("wide_shift_share", self.wide_shift_share),
+        ] {
+            positive(name, v)?;
+        }
+        if !(self.rearm_score.is_finite() && self.rearm_score < 1.0) {
+            return Err(invalid(COMPONENT, "rearm_score", self.rearm_score, "must be finite and below 1 (the alarm score)"));
+        }
+        if !(self.high_score.is_finite() && self.high_score > self.medium_score) {
+            return Err(invalid(COMPONENT, "high_score", self.high_score, "must be finite and above medium_score"));
+        }
+        if self.reference_hours == 0 {
+            return Err(invalid(COMPONENT, "reference_hours", 0, "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// Severity of a shift from its score, raised one level when a data round saw at least
+    /// `wide_shift_share` of the features drift (and at least two features were tested).
+    pub fn severity(&self, score: f64, drifted_share: Option<(usize, usize)>) -> Severity {
+        let mut s = if score >= self.high_score {
+            Severity::High
+        } else if score >= self.medium_score {
+            Severity::Medium
+        } else {
+            Severity::Low
+        };
+        if let Some((drifted, tested)) = drifted_share {
+            if tested >= 2 && drifted as f64 >= self.wide_shift_share * tested as f64 {
+                s = s.bumped();
+            }
+        }
+        s
+    }
+
+    /// The suggested strategy: small shifts `head_only` (or `lora`), medium `fine_tune`,
+    /// large `full`.
+    pub fn strategy(&self, severity: Severity) -> &'static str {
+        match (severity, self.small_shift_strategy) {
+            (Severity::Low, SmallShiftStrategy::HeadOnly) => "head_only",
+            (Severity::Low, SmallShiftStrategy::Lora) => "lora",
+            (Severity::Medium, _) => "fine_tune",
+            (Severity::High, _) => "full",
+        }
+    }
+
+    /// The rule name of one kind of decision, e.g. `drift_judge.concept`.
+    pub fn rule_name(&self, decision: &str) -> String {
+        format!("{}.{decision}", self.name)
+    }
+}

@@ -1,0 +1,232 @@
+//! The DriftJudge's state and how the Perceiver's facts move it: the champion's error
+//! stream feeds the detector and the error rates, ingested samples fill the reference
+//! (a seeded reservoir) and then the current window, whose rounds run the data tests.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use ledgerloop_events::catalogue::{BatchIngested, Evidence, FeedbackRecorded};
+use serde::{Deserialize, Serialize};
+
+use super::policy::DriftJudgePolicy;
+use super::signal::{concept_signal, data_signals, performance_signal, Signal};
+use crate::drift::{AnyDetector, DriftDetector};
+use crate::perceiver::select::mix64;
+
+/// Features whose samples are kept; further names are ignored so the state stays bounded.
+pub const MAX_WATCHED_FEATURES: usize = 256;
+
+/// The champion's online errors.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorTrack {
+    /// Outcomes seen since the champion started serving.
+    pub seen: u64,
+    /// Errors among the first `error_baseline_outcomes` outcomes.
+    pub baseline_errors: u64,
+    /// Outcomes counted in the baseline.
+    pub baseline_outcomes: u64,
+    /// The most recent outcomes, 1 for an error (at most `recent_outcomes`).
+    pub recent: VecDeque<u8>,
+    /// Errors in `recent`.
+    pub recent_errors: u64,
+}
+
+impl ErrorTrack {
+    /// Baseline error rate, once any outcome was counted.
+    pub fn baseline_rate(&self) -> Option<f64> {
+        (self.baseline_outcomes > 0).then(|| self.baseline_errors as f64 / self.baseline_outcomes as f64)
+    }
+
+    /// Error rate over the recent ring.
+    pub fn recent_rate(&self) -> Option<f64> {
+        (!self.recent.is_empty()).then(|| self.recent_errors as f64 / self.recent.len() as f64)
+    }
+}
+
+/// A per-feature sample with the confidence sums of the same batches.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Values per feature name.
+    pub values: BTreeMap<String, Vec<f64>>,
+    /// Rows offered so far (the reservoir's counter for the reference).
+    pub rows_offered: u64,
+    /// Sum of top-class probabilities over the batches' clean rows.
+    pub confidence_sum: f64,
+    /// Rows in `confidence_sum`.
+    pub confidence_rows: u64,
+}
+
+impl Sample {
+    /// Mean top-class probability: the label-free expected accuracy (CBPE).
+    pub fn confidence(&self) -> Option<f64> {
+        (self.confidence_rows > 0).then(|| self.confidence_sum / self.confidence_rows as f64)
+    }
+
+    /// Rows held per feature (the shortest feature's count).
+    pub fn len(&self) -> usize {
+        self.values.values().map(Vec::len).min().unwrap_or(0)
+    }
+
+    /// Whether no rows are held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn add_confidence(&mut self, e: &BatchIngested) {
+        if e.confidence_sum.is_finite() {
+            self.confidence_sum += e.confidence_sum;
+            self.confidence_rows = self.confidence_rows.saturating_add(e.confidence_rows);
+        }
+    }
+}
+
+/// What the judge knows about the champion it watches.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DriftJudgeState {
+    /// The policy recorded when watching began (`None` before any champion).
+    pub policy: Option<DriftJudgePolicy>,
+    /// The champion watched.
+    pub champion: Option<String>,
+    /// Latest hour seen in any input.
+    pub last_hour: u64,
+    /// The concept-drift detector fed with the champion's errors.
+    pub detector: Option<AnyDetector>,
+    /// The champion's error rates.
+    pub errors: ErrorTrack,
+    /// Hour of the first batch of the reference period.
+    pub reference_start: Option<u64>,
+    /// Whether the reference period is over.
+    pub reference_frozen: bool,
+    /// The reference reservoir.
+    pub reference: Sample,
+    /// The current window.
+    pub current: Sample,
+    /// Data-drift rounds run on this champion.
+    pub rounds: u64,
+    /// Signals disarmed by hysteresis (`concept`, `performance`, `data:<feature>`).
+    pub disarmed: BTreeSet<String>,
+    /// Hour of the last alarm acted on, for the cool-down.
+    pub last_alarm_hour: Option<u64>,
+    /// Alarms raised since the start.
+    pub alarms: u64,
+}
+
+impl DriftJudgeState {
+    /// Resets everything tied to the previous champion and starts watching `model_id`.
+    pub fn start_watch(&mut self, policy: DriftJudgePolicy, model_id: &str, detector: AnyDetector) {
+        let (last_hour, last_alarm_hour, alarms) = (self.last_hour, self.last_alarm_hour, self.alarms);
+        *self = Self { policy: Some(policy), champion: Some(model_id.to_owned()), detector: Some(detector), last_hour, last_alarm_hour, alarms, ..Self::default() };
+    }
+
+    /// Folds a Perceiver fact and returns the signals it produced (fired or not). The
+    /// same function serves `evolve` and `decide` (on a copy), so both agree exactly.
+    pub fn observe_feedback(&mut self, e: &FeedbackRecorded) -> Vec<Signal> {
+        self.last_hour = self.last_hour.max(e.hour);
+        let Some(policy) = self.policy.clone() else { return Vec::new() };
+        if self.champion.as_deref() != Some(e.model_id.as_str()) {
+            return Vec::new();
+        }
+        let mut flag: Option<(u64, Evidence)> = None;
+        for c in e.error_stream.chars() {
+            let x = match c {
+                '1' => 1u8,
+                '0' => 0u8,
+                _ => continue,
+            };
+            self.push_outcome(&policy, x);
+            if let Some(d) = self.detector.as_mut() {
+                if d.update(f64::from(x)).drift {
+                    let ev = d.evidence().into_iter().filter(|n| n.value.is_finite()).fold(Evidence::new(), |ev, n| ev.with(n.name, n.value));
+                    flag = Some((self.errors.seen, ev));
+                }
+            }
+        }
+        let signal = concept_signal(&policy, self, flag);
+        self.rearm(&policy, std::slice::from_ref(&signal));
+        vec![signal]
+    }
+
+    fn push_outcome(&mut self, policy: &DriftJudgePolicy, x: u8) {
+        let t = &mut self.errors;
+        t.seen += 1;
+        if t.baseline_outcomes < policy.error_baseline_outcomes {
+            t.baseline_outcomes += 1;
+            t.baseline_errors += u64::from(x);
+        }
+        t.recent.push_back(x);
+        t.recent_errors += u64::from(x);
+        while t.recent.len() > policy.recent_outcomes {
+            let old = t.recent.pop_front().unwrap_or(0);
+            t.recent_errors -= u64::from(old);
+        }
+    }
+
+    /// Folds a `BatchIngested`: into the reference during the reference hours, into the
+    /// current window afterwards; a full window runs one data and performance round.
+    pub fn observe_batch(&mut self, e: &BatchIngested) -> Vec<Signal> {
+        self.last_hour = self.last_hour.max(e.hour);
+        let Some(policy) = self.policy.clone() else { return Vec::new() };
+        let start = *self.reference_start.get_or_insert(e.hour);
+        let in_reference = e.hour < start.saturating_add(policy.reference_hours);
+        if !self.reference_frozen && (in_reference || self.reference.is_empty()) {
+            self.offer_reference(&policy, e);
+            return Vec::new();
+        }
+        self.reference_frozen = true;
+        self.current.add_confidence(e);
+        for (name, values) in e.feature_samples.iter().filter(|(n, _)| self.reference.values.contains_key(*n)) {
+            let window = self.current.values.entry(name.clone()).or_default();
+            let room = policy.current_window.saturating_sub(window.len());
+            window.extend(values.iter().copied().filter(|v| v.is_finite()).take(room));
+        }
+        if self.current.len() < policy.current_window {
+            return Vec::new();
+        }
+        let mut signals = data_signals(&policy, &self.reference, &self.current);
+        signals.extend(performance_signal(&policy, &self.reference, &self.current));
+        self.rounds += 1;
+        self.current = Sample::default();
+        self.rearm(&policy, &signals);
+        signals
+    }
+
+    /// Reservoir sampling (Vitter's algorithm R) with a counter-based seeded draw, the
+    /// same row index for every feature so the reference keeps whole rows.
+    fn offer_reference(&mut self, policy: &DriftJudgePolicy, e: &BatchIngested) {
+        self.reference.add_confidence(e);
+        let rows = e.feature_samples.values().map(Vec::len).min().unwrap_or(0);
+        for r in 0..rows {
+            let t = self.reference.rows_offered;
+            self.reference.rows_offered += 1;
+            let slot = if (t as usize) < policy.reference_size {
+                None
+            } else {
+                let j = mix64(mix64(policy.reservoir_seed) ^ t) % (t + 1);
+                match usize::try_from(j) {
+                    Ok(j) if j < policy.reference_size => Some(j),
+                    _ => continue,
+                }
+            };
+            for (name, values) in &e.feature_samples {
+                let known = self.reference.values.contains_key(name);
+                if !known && self.reference.values.len() >= MAX_WATCHED_FEATURES {
+                    continue;
+                }
+                let kept = self.reference.values.entry(name.clone()).or_default();
+                match slot {
+                    None => kept.push(values[r]),
+                    Some(j) if j < kept.len() => kept[j] = values[r],
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+
+    /// Hysteresis: a disarmed signal whose score fell below `rearm_score` may alarm again.
+    fn rearm(&mut self, policy: &DriftJudgePolicy, signals: &[Signal]) {
+        for s in signals {
+            if s.score < policy.rearm_score {
+                self.disarmed.remove(&s.key());
+            }
+        }
+    }
+}

@@ -1,0 +1,422 @@
+//! Given-events / when-input / then-events tests of the Perceiver.
+
+use std::collections::BTreeMap;
+
+use ledgerloop_agents::decider::{fold, Decider};
+use ledgerloop_agents::perceiver::select::stable_uniform;
+use ledgerloop_agents::perceiver::summary::SUMMARY_BINS;
+use ledgerloop_agents::perceiver::{
+    ConversionKind, FeaturePolicy, FeedbackBatch, MissingValues, Outcome, Perceiver,
+    PerceiverInput, PerceiverPolicy, PerceiverState, Reading, ReadingBatch, SelectionStrategy,
+    UnitConversion,
+};
+use ledgerloop_events::Event;
+
+fn policy() -> PerceiverPolicy {
+    PerceiverPolicy {
+        features: vec![
+            FeaturePolicy {
+                name: "rx_power_dbm".into(),
+                unit: "dBm".into(),
+                min: -40.0,
+                max: 10.0,
+            },
+            FeaturePolicy {
+                name: "temp_c".into(),
+                unit: "C".into(),
+                min: -20.0,
+                max: 80.0,
+            },
+        ],
+        conversions: vec![UnitConversion {
+            feature: "rx_power_dbm".into(),
+            from_unit: "mW".into(),
+            kind: ConversionKind::Log10,
+            scale: 10.0,
+            offset: 0.0,
+        }],
+        pseudo_label_threshold: 0.95,
+        ..PerceiverPolicy::default()
+    }
+}
+
+fn reading(
+    item: &str,
+    device: &str,
+    features: Vec<Option<f64>>,
+    probabilities: Vec<f64>,
+) -> Reading {
+    Reading {
+        item_id: item.into(),
+        device_id: device.into(),
+        features,
+        probabilities,
+    }
+}
+
+fn ok_row(item: &str, probabilities: Vec<f64>) -> Reading {
+    reading(
+        item,
+        &format!("dev-{item}"),
+        vec![Some(-10.0), Some(20.0)],
+        probabilities,
+    )
+}
+
+fn batch(id: &str, hour: u64, rows: Vec<Reading>) -> PerceiverInput {
+    PerceiverInput::Batch(ReadingBatch {
+        batch_id: id.into(),
+        source: "shard-0".into(),
+        hour,
+        rows,
+        ..Default::default()
+    })
+}
+
+fn quarantine_counts(events: &[Event]) -> BTreeMap<String, u64> {
+    events
+        .iter()
+        .find_map(|e| match e {
+            Event::ReadingsQuarantined(q) => Some(q.counts_by_reason.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+fn requested(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::LabelsRequested(r) => Some(r.item_ids.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+const P: [f64; 2] = [0.5, 0.5];
+
+/// Given nothing, when a batch breaks each cleaning rule once, then each reason is counted once.
+#[test]
+fn each_quarantine_reason_is_counted() {
+    let perceiver = Perceiver::new(PerceiverPolicy {
+        missing: MissingValues::Quarantine,
+        ..policy()
+    })
+    .expect("valid");
+    let rows = vec![
+        ok_row("good", P.to_vec()),
+        reading("arity", "d1", vec![Some(1.0)], P.to_vec()),
+        reading("dup", "dev-good", vec![Some(-10.0), Some(20.0)], P.to_vec()),
+        reading("missing", "d2", vec![None, Some(20.0)], P.to_vec()),
+        reading("nan", "d3", vec![Some(f64::NAN), Some(20.0)], P.to_vec()),
+        reading("range", "d4", vec![Some(-10.0), Some(200.0)], P.to_vec()),
+    ];
+    let events = perceiver
+        .decide(&PerceiverState::default(), &batch("b0", 0, rows))
+        .expect("decides");
+    let expected: BTreeMap<String, u64> = [
+        "wrong_arity",
+        "duplicate",
+        "missing",
+        "non_finite",
+        "out_of_range",
+    ]
+    .iter()
+    .map(|r| ((*r).to_owned(), 1))
+    .collect();
+    assert_eq!(quarantine_counts(&events), expected);
+    let Event::BatchIngested(ingested) = &events[0] else {
+        panic!("first event is BatchIngested: {events:?}")
+    };
+    assert_eq!((ingested.rows, ingested.clean_rows), (6, 1));
+}
+
+/// Given a batch reported in mW, when a value is positive it is converted to dBm, otherwise quarantined.
+#[test]
+fn unit_rules_convert_or_quarantine() {
+    let perceiver = Perceiver::new(policy()).expect("valid");
+    let mut input = ReadingBatch {
+        batch_id: "b".into(),
+        hour: 0,
+        ..Default::default()
+    };
+    input.units.insert("rx_power_dbm".into(), "mW".into());
+    input.rows = vec![
+        reading("a", "d1", vec![Some(1.0), Some(20.0)], P.to_vec()),
+        reading("b", "d2", vec![Some(0.1), Some(20.0)], P.to_vec()),
+        reading("c", "d3", vec![Some(0.0), Some(20.0)], P.to_vec()),
+    ];
+    let events = perceiver
+        .decide(
+            &PerceiverState::default(),
+            &PerceiverInput::Batch(input.clone()),
+        )
+        .expect("decides");
+    let Event::BatchIngested(ingested) = &events[0] else {
+        panic!("{events:?}")
+    };
+    let sum = ingested.feature_sums["rx_power_dbm"];
+    assert!((sum - (0.0 + -10.0)).abs() < 1e-9, "{sum}");
+    assert_eq!(
+        quarantine_counts(&events),
+        BTreeMap::from([("unit_conversion".to_owned(), 1)])
+    );
+    input.units.insert("rx_power_dbm".into(), "W".into());
+    let events = perceiver
+        .decide(&PerceiverState::default(), &PerceiverInput::Batch(input))
+        .expect("decides");
+    assert_eq!(
+        quarantine_counts(&events),
+        BTreeMap::from([("unknown_unit".to_owned(), 3)])
+    );
+}
+
+/// Given 40 ingested readings at 20 C, when a reading lacks its temperature, then the binned median fills it.
+#[test]
+fn missing_values_are_imputed_from_the_summary_median() {
+    let perceiver = Perceiver::new(policy()).expect("valid");
+    let mut state = PerceiverState::default();
+    let history = (0..40)
+        .map(|i| ok_row(&format!("h{i}"), P.to_vec()))
+        .collect();
+    perceiver
+        .decide_and_evolve(&mut state, &batch("b0", 0, history))
+        .expect("decides");
+    let rows = vec![reading("m", "dm", vec![Some(-10.0), None], P.to_vec())];
+    let events = perceiver
+        .decide(&state, &batch("b1", 1, rows))
+        .expect("decides");
+    let Event::BatchIngested(ingested) = &events[0] else {
+        panic!("{events:?}")
+    };
+    // Bins are 5 C wide from -20 C; all 40 values sit in [20, 25), whose middle is 22.5.
+    assert_eq!(ingested.imputed_values, 1);
+    assert!(
+        (ingested.feature_sums["temp_c"] - 22.5).abs() < 1e-9,
+        "{ingested:?}"
+    );
+    assert_eq!(state.features["temp_c"].bins.len(), SUMMARY_BINS);
+    assert_eq!(quarantine_counts(&events), BTreeMap::new());
+}
+
+fn uncertain_rows() -> Vec<Reading> {
+    vec![
+        ok_row("a", vec![0.5, 0.3, 0.2]),
+        ok_row("b", vec![0.45, 0.45, 0.1]),
+        ok_row("c", vec![0.6, 0.2, 0.2]),
+        ok_row("d", vec![0.34, 0.33, 0.33]),
+        ok_row("e", vec![0.9, 0.05, 0.05]),
+    ]
+}
+
+fn chosen_by(strategy: SelectionStrategy, seed: u64) -> Vec<String> {
+    let p = PerceiverPolicy {
+        label_strategy: strategy,
+        max_labels_per_batch: 2,
+        random_seed: seed,
+        ..policy()
+    };
+    let events = Perceiver::new(p)
+        .expect("valid")
+        .decide(&PerceiverState::default(), &batch("b", 0, uncertain_rows()))
+        .expect("decides");
+    requested(&events)
+}
+
+/// Given five predictions, when two labels may be bought, then each strategy picks its hand-computed two.
+#[test]
+fn each_strategy_picks_the_most_uncertain_items() {
+    // 1 - p_max: a .50, b .55, c .40, d .66, e .10.
+    assert_eq!(chosen_by(SelectionStrategy::LeastConfidence, 0), ["d", "b"]);
+    // 1 - (p1 - p2): a .80, b 1.00, c .60, d .99, e .15.
+    assert_eq!(chosen_by(SelectionStrategy::Margin, 0), ["b", "d"]);
+    // Entropy (nats): a 1.030, b 0.949, c 0.950, d 1.099, e 0.394.
+    assert_eq!(chosen_by(SelectionStrategy::Entropy, 0), ["d", "a"]);
+}
+
+/// Given a seed, when the random strategy chooses, then it takes the items with the two largest seeded draws.
+#[test]
+fn random_strategy_follows_the_seeded_draws() {
+    for seed in [1, 2, 3] {
+        let mut draws: Vec<(f64, &str)> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|id| (stable_uniform(seed, id), *id))
+            .collect();
+        draws.sort_by(|x, y| y.0.total_cmp(&x.0));
+        assert_eq!(
+            chosen_by(SelectionStrategy::Random, seed),
+            [draws[0].1, draws[1].1],
+            "seed {seed}"
+        );
+        assert_eq!(
+            chosen_by(SelectionStrategy::Random, seed),
+            chosen_by(SelectionStrategy::Random, seed)
+        );
+    }
+}
+
+/// Given a budget of 5 a day, when 30 hourly batches arrive, then day 0 spends exactly 5 and day 1 starts afresh.
+#[test]
+fn daily_budget_is_never_exceeded_and_resets() {
+    let p = PerceiverPolicy {
+        label_budget_per_day: 5,
+        max_labels_per_batch: 2,
+        ..policy()
+    };
+    let perceiver = Perceiver::new(p).expect("valid");
+    let mut state = PerceiverState::default();
+    let mut per_day = [0usize; 2];
+    for hour in 0..30u64 {
+        let rows = (0..10)
+            .map(|i| ok_row(&format!("h{hour}-{i}"), vec![0.6, 0.4]))
+            .collect();
+        let events = perceiver
+            .decide_and_evolve(&mut state, &batch(&format!("b{hour}"), hour, rows))
+            .expect("decides");
+        let n = requested(&events).len();
+        assert!(n <= 2, "hour {hour}: {n}");
+        per_day[(hour / 24) as usize] += n;
+        assert!(per_day.iter().all(|&d| d <= 5), "hour {hour}: {per_day:?}");
+    }
+    assert_eq!(per_day, [5, 5]);
+    assert_eq!(
+        (state.label_day, state.labels_used_today, state.labels_total),
+        (1, 5, 10)
+    );
+}
+
+/// Given a 0.9 threshold, when predictions straddle it, then only those at or above it become pseudo-labels.
+#[test]
+fn pseudo_labels_only_above_threshold() {
+    let perceiver = Perceiver::new(PerceiverPolicy {
+        pseudo_label_threshold: 0.9,
+        ..policy()
+    })
+    .expect("valid");
+    let rows = vec![
+        ok_row("hi", vec![0.95, 0.05]),
+        ok_row("at", vec![0.9, 0.1]),
+        ok_row("lo", vec![0.89, 0.11]),
+    ];
+    let events = perceiver
+        .decide(&PerceiverState::default(), &batch("b", 0, rows))
+        .expect("decides");
+    let pseudo: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PseudoLabelsAccepted(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pseudo.len(), 1);
+    assert_eq!(pseudo[0].item_ids, ["hi", "at"]);
+    assert_eq!(pseudo[0].count, 2);
+    assert_eq!(
+        requested(&events),
+        ["lo"],
+        "the pseudo-labelled items are not bought"
+    );
+}
+
+/// Given outcomes of two versions, when feedback arrives, then one FeedbackRecorded per version tallies them in order.
+#[test]
+fn feedback_is_recorded_per_serving_version() {
+    let perceiver = Perceiver::new(policy()).expect("valid");
+    let outcome = |m: &str, p: u32, a: u32| Outcome {
+        item_id: "i".into(),
+        model_id: m.into(),
+        predicted: p,
+        actual: a,
+    };
+    let input = PerceiverInput::Feedback(FeedbackBatch {
+        hour: 7,
+        outcomes: vec![
+            outcome("v2", 1, 1),
+            outcome("v1", 0, 1),
+            outcome("v2", 1, 0),
+            outcome("v1", 0, 0),
+        ],
+    });
+    let mut state = PerceiverState::default();
+    let events = perceiver
+        .decide_and_evolve(&mut state, &input)
+        .expect("decides");
+    let recorded: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::FeedbackRecorded(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(recorded.len(), 2);
+    assert_eq!(
+        (
+            recorded[0].model_id.as_str(),
+            recorded[0].outcomes,
+            recorded[0].errors,
+            recorded[0].error_stream.as_str()
+        ),
+        ("v1", 2, 1, "10")
+    );
+    assert_eq!(
+        (
+            recorded[1].model_id.as_str(),
+            recorded[1].error_stream.as_str(),
+            recorded[1].hour
+        ),
+        ("v2", "01", 7)
+    );
+    assert_eq!(state.feedback["v1"].errors, 1);
+}
+
+/// Given any run, when its events are folded from scratch, then the state equals the decider's own.
+#[test]
+fn fold_of_events_reproduces_state() {
+    let perceiver = Perceiver::new(PerceiverPolicy {
+        label_budget_per_day: 3,
+        ..policy()
+    })
+    .expect("valid");
+    let mut state = PerceiverState::default();
+    let mut log = Vec::new();
+    for hour in 0..30u64 {
+        let rows = (0..8)
+            .map(|i| {
+                ok_row(
+                    &format!("{hour}-{i}"),
+                    vec![0.5 + 0.06 * f64::from(i), 0.5 - 0.06 * f64::from(i)],
+                )
+            })
+            .collect();
+        log.extend(
+            perceiver
+                .decide_and_evolve(&mut state, &batch(&format!("b{hour}"), hour, rows))
+                .expect("decides"),
+        );
+    }
+    assert_eq!(fold::<Perceiver>(&log), state);
+    assert!(
+        log.iter().all(|e| e.to_payload_json().is_ok()),
+        "every event encodes"
+    );
+}
+
+/// Given unusable policies, when the Perceiver is built, then each is rejected before any run.
+#[test]
+fn bad_policies_are_rejected() {
+    let mut bad_range = policy();
+    bad_range.features[0].min = 20.0;
+    assert!(Perceiver::new(bad_range).is_err());
+    assert!(Perceiver::new(PerceiverPolicy {
+        pseudo_label_threshold: 1.5,
+        ..policy()
+    })
+    .is_err());
+    let mut orphan = policy();
+    orphan.conversions[0].feature = "nope".into();
+    assert!(Perceiver::new(orphan).is_err());
+    let unknown_key = serde_json::from_str::<PerceiverPolicy>(r#"{"label_budget": 3}"#);
+    assert!(unknown_key.is_err());
+    assert!(Perceiver::new(PerceiverPolicy::default()).is_ok());
+}
