@@ -25,18 +25,18 @@
 //! below `high_score` `medium` (`fine_tune`), otherwise `high` (`full`); a data round in
 //! which at least `wide_shift_share` of the features drifted raises it one level.
 
-use ledgerloop_events::catalogue::{DriftNoticed, Evidence, Rule};
+use ledgerloop_events::catalogue::{DriftDetected, DriftNoticed, Evidence, RetrainRequested, Rule};
 use ledgerloop_events::Event;
 
 use crate::decider::Decider;
 use crate::error::Result;
 
-pub mod judge;
 pub mod policy;
 pub mod signal;
 pub mod state;
 
 pub use policy::{DetectorConfig, DriftJudgePolicy, Severity, SmallShiftStrategy};
+pub use signal::Signal;
 pub use state::DriftJudgeState;
 
 /// `DriftNoticed.reason` recording that the judge began watching a champion.
@@ -74,7 +74,9 @@ impl DriftJudge {
     }
 
     fn watch(&self, state: &DriftJudgeState, model_id: &str) -> Vec<Event> {
-        if state.champion.as_deref() == Some(model_id) && state.policy.as_ref() == Some(&self.policy) {
+        if state.champion.as_deref() == Some(model_id)
+            && state.policy.as_ref() == Some(&self.policy)
+        {
             return Vec::new();
         }
         let params = match serde_json::to_value(&self.policy) {
@@ -95,7 +97,10 @@ impl DriftJudge {
             model_id: model_id.to_owned(),
             hour: state.last_hour,
             evidence,
-            rule: Rule { policy: p.rule_name("watch"), params },
+            rule: Rule {
+                policy: p.rule_name("watch"),
+                params,
+            },
         })]
     }
 }
@@ -119,7 +124,9 @@ impl Decider for DriftJudge {
 
     fn decide(&self, state: &DriftJudgeState, input: &Event) -> Result<Vec<Event>> {
         let (after, hour, signals) = match input {
-            Event::BaselineTrained(b) if b.arm == self.policy.baseline_arm => return Ok(self.watch(state, &b.model_id)),
+            Event::BaselineTrained(b) if b.arm == self.policy.baseline_arm => {
+                return Ok(self.watch(state, &b.model_id))
+            }
             Event::ModelPromoted(p) => return Ok(self.watch(state, &p.model_id)),
             Event::RolledBack(r) => return Ok(self.watch(state, &r.restored_model_id)),
             Event::FeedbackRecorded(f) => {
@@ -135,7 +142,7 @@ impl Decider for DriftJudge {
             _ => return Ok(Vec::new()),
         };
         Ok(match &after.policy {
-            Some(policy) => judge::judge(policy, &after, hour, &signals),
+            Some(policy) => judge(policy, &after, hour, &signals),
             None => Vec::new(),
         })
     }
@@ -143,7 +150,9 @@ impl Decider for DriftJudge {
     fn evolve(state: &mut DriftJudgeState, event: &Event) {
         match event {
             Event::DriftNoticed(n) if n.reason == REASON_WATCH_STARTED => {
-                let Some(policy) = recorded_policy(&n.rule) else { return };
+                let Some(policy) = recorded_policy(&n.rule) else {
+                    return;
+                };
                 if let Ok(detector) = policy.detector.build() {
                     state.start_watch(policy, &n.model_id, detector);
                     state.last_hour = state.last_hour.max(n.hour);
@@ -164,4 +173,120 @@ impl Decider for DriftJudge {
             _ => {}
         }
     }
+}
+
+/// Notice reason: an alarm was raised less than `cooldown_hours` ago (or on this input).
+pub const REASON_COOLDOWN: &str = "cooldown";
+/// Notice reason: the signal already alarmed and has not fallen below `rearm_score`.
+pub const REASON_HYSTERESIS: &str = "hysteresis";
+/// Notice reason: the crossing is too small (or in the good direction) to act on.
+pub const REASON_BELOW_ACTION: &str = "below_action_threshold";
+
+/// The decisions for the signals of one input, judged against `state` (the state after
+/// the input was observed). Fired signals are taken strongest first, so when several
+/// cross at once the alarm names the strongest and the others are noticed.
+pub fn judge(
+    policy: &DriftJudgePolicy,
+    state: &DriftJudgeState,
+    hour: u64,
+    signals: &[Signal],
+) -> Vec<Event> {
+    let mut fired: Vec<&Signal> = signals.iter().filter(|s| s.fired).collect();
+    fired.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.key().cmp(&b.key()))
+    });
+    let since_alarm = state.last_alarm_hour.map(|h| hour.saturating_sub(h));
+    let cooling = since_alarm.is_some_and(|d| d < policy.cooldown_hours);
+    let model_id = state.champion.clone().unwrap_or_default();
+    let mut events = Vec::new();
+    let mut raised = false;
+    for s in fired {
+        let reason = if state.disarmed.contains(&s.key()) {
+            Some(REASON_HYSTERESIS)
+        } else if cooling || raised {
+            Some(REASON_COOLDOWN)
+        } else if s.score < policy.min_action_score {
+            Some(REASON_BELOW_ACTION)
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => events.push(noticed(policy, s, reason, &model_id, hour, since_alarm)),
+            None => {
+                raised = true;
+                events.push(detected(s, &model_id));
+                events.push(retrain(policy, s, &model_id, hour));
+            }
+        }
+    }
+    events
+}
+
+fn suppression_rule(policy: &DriftJudgePolicy, s: &Signal) -> Rule {
+    s.rule
+        .clone()
+        .with("cooldown_hours", policy.cooldown_hours)
+        .with("rearm_score", policy.rearm_score)
+        .with("min_action_score", policy.min_action_score)
+}
+
+fn noticed(
+    policy: &DriftJudgePolicy,
+    s: &Signal,
+    reason: &str,
+    model_id: &str,
+    hour: u64,
+    since_alarm: Option<u64>,
+) -> Event {
+    let mut evidence = s.evidence.clone();
+    if let Some(d) = since_alarm {
+        evidence = evidence.with("hours_since_last_alarm", d as f64);
+    }
+    Event::from(DriftNoticed {
+        detector: s.detector.clone(),
+        reason: reason.to_owned(),
+        drift_kind: s.kind.to_owned(),
+        feature: s.feature.clone(),
+        model_id: model_id.to_owned(),
+        hour,
+        evidence,
+        rule: suppression_rule(policy, s),
+    })
+}
+
+fn detected(s: &Signal, model_id: &str) -> Event {
+    Event::from(DriftDetected {
+        drift_kind: s.kind.to_owned(),
+        detector: s.detector.clone(),
+        feature: s.feature.clone(),
+        model_id: model_id.to_owned(),
+        evidence: s.evidence.clone(),
+        rule: s.rule.clone(),
+    })
+}
+
+fn retrain(policy: &DriftJudgePolicy, s: &Signal, model_id: &str, hour: u64) -> Event {
+    let severity = policy.severity(s.score, s.drifted_share);
+    let mut evidence = s.evidence.clone().with("score", s.score);
+    if let Some((drifted, tested)) = s.drifted_share {
+        evidence = evidence
+            .with("features_drifted", drifted as f64)
+            .with("features_tested", tested as f64);
+    }
+    let small = serde_json::to_value(policy.small_shift_strategy).unwrap_or_default();
+    let rule = Rule::new(policy.rule_name("retrain"))
+        .with("medium_score", policy.medium_score)
+        .with("high_score", policy.high_score)
+        .with("wide_shift_share", policy.wide_shift_share)
+        .with("small_shift_strategy", small);
+    Event::from(RetrainRequested {
+        severity: severity.name().to_owned(),
+        strategy: policy.strategy(severity).to_owned(),
+        model_id: model_id.to_owned(),
+        hour,
+        evidence,
+        rule,
+    })
 }

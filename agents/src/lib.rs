@@ -23,13 +23,17 @@
 //! * [`error`] holds the crate's error type.
 //! * [`evaluator`] holds the Evaluator: gates and McNemar's test turn a worker's evaluation report into a verdict.
 //! * [`releaser`] holds the Releaser: registry, stepped canaries, online guard, approval and rollback.
+//! * [`trainer`] holds the Trainer: when to retrain, on which data set (content hash) and with which strategy.
+//! * [`distiller`] holds the Distiller: teacher -> student distillation requests and lineage.
 
 pub mod decider;
+pub mod distiller;
 pub mod drift;
+pub mod drift_judge;
 pub mod error;
 pub mod evaluator;
 pub mod perceiver;
-pub mod drift_judge;
 pub mod releaser;
+pub mod trainer;
 
 pub use error::{Error, Result};

@@ -16,17 +16,15 @@ use serde::{Deserialize, Serialize};
 use crate::decider::Decider;
 use crate::error::{Error, Result};
 
-pub mod clean;
+pub mod ingest;
 pub mod labels;
 pub mod policy;
-pub mod select;
-pub mod summary;
 
+pub use ingest::FeatureStats;
 pub use policy::{
     ConversionKind, FeaturePolicy, MissingValues, PerceiverPolicy, SelectionStrategy,
     UnitConversion,
 };
-pub use summary::FeatureStats;
 
 /// Most rows (readings or outcomes) one input may hold; larger inputs are refused so
 /// that one event stays a bounded size.
@@ -42,7 +40,8 @@ pub const HOURS_PER_DAY: u64 = 24;
 pub struct Reading {
     /// Identifier of the item (what a label request names).
     pub item_id: String,
-    /// Device that reported it; a device reports at most once per batch (hour).
+    /// Device that reported it; a device reports at most once per batch (hour). Empty
+    /// when unknown, which turns duplicate detection off for the reading.
     pub device_id: String,
     /// One value per policy feature, `None` when the device did not report it.
     pub features: Vec<Option<f64>>,

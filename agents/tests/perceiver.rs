@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 
 use ledgerloop_agents::decider::{fold, Decider};
-use ledgerloop_agents::perceiver::select::stable_uniform;
-use ledgerloop_agents::perceiver::summary::SUMMARY_BINS;
+use ledgerloop_agents::perceiver::ingest::SUMMARY_BINS;
+use ledgerloop_agents::perceiver::labels::stable_uniform;
 use ledgerloop_agents::perceiver::{
     ConversionKind, FeaturePolicy, FeedbackBatch, MissingValues, Outcome, Perceiver,
     PerceiverInput, PerceiverPolicy, PerceiverState, Reading, ReadingBatch, SelectionStrategy,
-    UnitConversion,
+    UnitConversion, MAX_TRACKED_VERSIONS,
 };
 use ledgerloop_events::Event;
 
@@ -132,6 +132,26 @@ fn each_quarantine_reason_is_counted() {
     assert_eq!((ingested.rows, ingested.clean_rows), (6, 1));
 }
 
+/// Given readings without a device id, when they share the hour, then none is taken for a duplicate.
+#[test]
+fn readings_without_device_are_not_duplicates() {
+    let perceiver = Perceiver::new(policy()).expect("valid");
+    let rows = (0..3)
+        .map(|i| {
+            reading(
+                &format!("r{i}"),
+                "",
+                vec![Some(-10.0), Some(20.0)],
+                P.to_vec(),
+            )
+        })
+        .collect();
+    let events = perceiver
+        .decide(&PerceiverState::default(), &batch("b", 0, rows))
+        .expect("decides");
+    assert_eq!(quarantine_counts(&events), BTreeMap::new());
+}
+
 /// Given a batch reported in mW, when a value is positive it is converted to dBm, otherwise quarantined.
 #[test]
 fn unit_rules_convert_or_quarantine() {
@@ -200,125 +220,6 @@ fn missing_values_are_imputed_from_the_summary_median() {
     assert_eq!(quarantine_counts(&events), BTreeMap::new());
 }
 
-fn uncertain_rows() -> Vec<Reading> {
-    vec![
-        ok_row("a", vec![0.5, 0.3, 0.2]),
-        ok_row("b", vec![0.45, 0.45, 0.1]),
-        ok_row("c", vec![0.6, 0.2, 0.2]),
-        ok_row("d", vec![0.34, 0.33, 0.33]),
-        ok_row("e", vec![0.9, 0.05, 0.05]),
-    ]
-}
-
-fn chosen_by(strategy: SelectionStrategy, seed: u64) -> Vec<String> {
-    let p = PerceiverPolicy {
-        label_strategy: strategy,
-        max_labels_per_batch: 2,
-        random_seed: seed,
-        ..policy()
-    };
-    let events = Perceiver::new(p)
-        .expect("valid")
-        .decide(&PerceiverState::default(), &batch("b", 0, uncertain_rows()))
-        .expect("decides");
-    requested(&events)
-}
-
-/// Given five predictions, when two labels may be bought, then each strategy picks its hand-computed two.
-#[test]
-fn each_strategy_picks_the_most_uncertain_items() {
-    // 1 - p_max: a .50, b .55, c .40, d .66, e .10.
-    assert_eq!(chosen_by(SelectionStrategy::LeastConfidence, 0), ["d", "b"]);
-    // 1 - (p1 - p2): a .80, b 1.00, c .60, d .99, e .15.
-    assert_eq!(chosen_by(SelectionStrategy::Margin, 0), ["b", "d"]);
-    // Entropy (nats): a 1.030, b 0.949, c 0.950, d 1.099, e 0.394.
-    assert_eq!(chosen_by(SelectionStrategy::Entropy, 0), ["d", "a"]);
-}
-
-/// Given a seed, when the random strategy chooses, then it takes the items with the two largest seeded draws.
-#[test]
-fn random_strategy_follows_the_seeded_draws() {
-    for seed in [1, 2, 3] {
-        let mut draws: Vec<(f64, &str)> = ["a", "b", "c", "d", "e"]
-            .iter()
-            .map(|id| (stable_uniform(seed, id), *id))
-            .collect();
-        draws.sort_by(|x, y| y.0.total_cmp(&x.0));
-        assert_eq!(
-            chosen_by(SelectionStrategy::Random, seed),
-            [draws[0].1, draws[1].1],
-            "seed {seed}"
-        );
-        assert_eq!(
-            chosen_by(SelectionStrategy::Random, seed),
-            chosen_by(SelectionStrategy::Random, seed)
-        );
-    }
-}
-
-/// Given a budget of 5 a day, when 30 hourly batches arrive, then day 0 spends exactly 5 and day 1 starts afresh.
-#[test]
-fn daily_budget_is_never_exceeded_and_resets() {
-    let p = PerceiverPolicy {
-        label_budget_per_day: 5,
-        max_labels_per_batch: 2,
-        ..policy()
-    };
-    let perceiver = Perceiver::new(p).expect("valid");
-    let mut state = PerceiverState::default();
-    let mut per_day = [0usize; 2];
-    for hour in 0..30u64 {
-        let rows = (0..10)
-            .map(|i| ok_row(&format!("h{hour}-{i}"), vec![0.6, 0.4]))
-            .collect();
-        let events = perceiver
-            .decide_and_evolve(&mut state, &batch(&format!("b{hour}"), hour, rows))
-            .expect("decides");
-        let n = requested(&events).len();
-        assert!(n <= 2, "hour {hour}: {n}");
-        per_day[(hour / 24) as usize] += n;
-        assert!(per_day.iter().all(|&d| d <= 5), "hour {hour}: {per_day:?}");
-    }
-    assert_eq!(per_day, [5, 5]);
-    assert_eq!(
-        (state.label_day, state.labels_used_today, state.labels_total),
-        (1, 5, 10)
-    );
-}
-
-/// Given a 0.9 threshold, when predictions straddle it, then only those at or above it become pseudo-labels.
-#[test]
-fn pseudo_labels_only_above_threshold() {
-    let perceiver = Perceiver::new(PerceiverPolicy {
-        pseudo_label_threshold: 0.9,
-        ..policy()
-    })
-    .expect("valid");
-    let rows = vec![
-        ok_row("hi", vec![0.95, 0.05]),
-        ok_row("at", vec![0.9, 0.1]),
-        ok_row("lo", vec![0.89, 0.11]),
-    ];
-    let events = perceiver
-        .decide(&PerceiverState::default(), &batch("b", 0, rows))
-        .expect("decides");
-    let pseudo: Vec<_> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::PseudoLabelsAccepted(p) => Some(p),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(pseudo.len(), 1);
-    assert_eq!(pseudo[0].item_ids, ["hi", "at"]);
-    assert_eq!(pseudo[0].count, 2);
-    assert_eq!(
-        requested(&events),
-        ["lo"],
-        "the pseudo-labelled items are not bought"
-    );
-}
-
 /// Given outcomes of two versions, when feedback arrives, then one FeedbackRecorded per version tallies them in order.
 #[test]
 fn feedback_is_recorded_per_serving_version() {
@@ -368,6 +269,46 @@ fn feedback_is_recorded_per_serving_version() {
         ("v2", "01", 7)
     );
     assert_eq!(state.feedback["v1"].errors, 1);
+}
+
+/// Given feedback from more versions than are tracked, when it is folded, then the least recently updated version is forgotten.
+#[test]
+fn feedback_tallies_stay_bounded() {
+    let perceiver = Perceiver::new(policy()).expect("valid");
+    let mut state = PerceiverState::default();
+    for v in 0..=MAX_TRACKED_VERSIONS as u64 {
+        let outcome = Outcome {
+            item_id: "i".into(),
+            model_id: format!("v{v:02}"),
+            predicted: 0,
+            actual: 0,
+        };
+        let input = PerceiverInput::Feedback(FeedbackBatch {
+            hour: v,
+            outcomes: vec![outcome],
+        });
+        perceiver
+            .decide_and_evolve(&mut state, &input)
+            .expect("decides");
+    }
+    assert_eq!(state.feedback.len(), MAX_TRACKED_VERSIONS);
+    assert!(!state.feedback.contains_key("v00") && state.feedback.contains_key("v32"));
+}
+
+/// Given a batch declaring a unit for a feature the policy lacks, when it is decided, then it is refused as invalid input.
+#[test]
+fn unit_for_unknown_feature_is_refused() {
+    let perceiver = Perceiver::new(policy()).expect("valid");
+    let mut input = ReadingBatch {
+        batch_id: "b".into(),
+        ..Default::default()
+    };
+    input.units.insert("humidity".into(), "%".into());
+    let err = perceiver.decide(&PerceiverState::default(), &PerceiverInput::Batch(input));
+    assert!(
+        matches!(err, Err(ledgerloop_agents::Error::InvalidInput { .. })),
+        "{err:?}"
+    );
 }
 
 /// Given any run, when its events are folded from scratch, then the state equals the decider's own.

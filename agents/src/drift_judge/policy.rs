@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::drift::{
-    Adwin, AdwinParams, AnyDetector, Ddm, DdmParams, HddmA, HddmAParams, HddmW, HddmWParams,
-    Kswin, KswinParams, PageHinkley, PageHinkleyParams,
+    Adwin, AdwinParams, AnyDetector, Ddm, DdmParams, HddmA, HddmAParams, HddmW, HddmWParams, Kswin,
+    KswinParams, PageHinkley, PageHinkleyParams,
 };
 use crate::error::{invalid, Result};
 
@@ -129,8 +129,12 @@ pub struct DriftJudgePolicy {
     pub reference_size: usize,
     /// Seed of the reservoir.
     pub reservoir_seed: u64,
-    /// Rows per feature collected after the reference before each data-drift round; the
-    /// window is then cleared, so rounds never overlap.
+    /// Hours each current window spans; a round runs when the first batch after the
+    /// window arrives, and windows never overlap. Keep it a whole number of days when the
+    /// world has a daily cycle.
+    pub window_hours: u64,
+    /// Rows kept per feature in a current window (seeded reservoir); like
+    /// `reference_size`, it bounds the state and the cost of a round.
     pub current_window: usize,
     /// P-value at or below which KS, chi-square and z-tests call a feature drifted.
     /// Stricter than Evidently's 0.05 because the judge tests every window for weeks.
@@ -176,7 +180,8 @@ impl Default for DriftJudgePolicy {
             reference_hours: 24,
             reference_size: 1000,
             reservoir_seed: 0,
-            current_window: 500,
+            window_hours: 24,
+            current_window: 1000,
             pvalue_threshold: 0.001,
             distance_threshold: 0.1,
             min_drifted_features: 1,
@@ -184,7 +189,7 @@ impl Default for DriftJudgePolicy {
             recent_outcomes: 300,
             error_increase_unit: 0.05,
             confidence_drop_threshold: 0.05,
-            min_action_score: 0.5,
+            min_action_score: 1.0,
             rearm_score: 0.5,
             cooldown_hours: 72,
             medium_score: 2.0,
@@ -199,13 +204,23 @@ fn positive(name: &'static str, v: f64) -> Result<()> {
     if v.is_finite() && v > 0.0 {
         Ok(())
     } else {
-        Err(invalid(COMPONENT, name, v, "must be finite and greater than zero"))
+        Err(invalid(
+            COMPONENT,
+            name,
+            v,
+            "must be finite and greater than zero",
+        ))
     }
 }
 
 fn size(name: &'static str, v: usize, max: usize) -> Result<()> {
     if v == 0 || v > max {
-        return Err(invalid(COMPONENT, name, v, "must be at least 1 and within the crate's bound"));
+        return Err(invalid(
+            COMPONENT,
+            name,
+            v,
+            "must be at least 1 and within the crate's bound",
+        ));
     }
     Ok(())
 }
@@ -217,9 +232,18 @@ impl DriftJudgePolicy {
         size("reference_size", self.reference_size, MAX_REFERENCE_SIZE)?;
         size("current_window", self.current_window, MAX_CURRENT_WINDOW)?;
         size("recent_outcomes", self.recent_outcomes, MAX_RECENT_OUTCOMES)?;
-        size("min_drifted_features", self.min_drifted_features, usize::MAX)?;
+        size(
+            "min_drifted_features",
+            self.min_drifted_features,
+            usize::MAX,
+        )?;
         if !(self.pvalue_threshold > 0.0 && self.pvalue_threshold < 1.0) {
-            return Err(invalid(COMPONENT, "pvalue_threshold", self.pvalue_threshold, "must lie in (0, 1)"));
+            return Err(invalid(
+                COMPONENT,
+                "pvalue_threshold",
+                self.pvalue_threshold,
+                "must lie in (0, 1)",
+            ));
         }
         for (name, v) in [
             ("distance_threshold", self.distance_threshold),
@@ -232,13 +256,28 @@ impl DriftJudgePolicy {
             positive(name, v)?;
         }
         if !(self.rearm_score.is_finite() && self.rearm_score < 1.0) {
-            return Err(invalid(COMPONENT, "rearm_score", self.rearm_score, "must be finite and below 1 (the alarm score)"));
+            return Err(invalid(
+                COMPONENT,
+                "rearm_score",
+                self.rearm_score,
+                "must be finite and below 1 (the alarm score)",
+            ));
         }
         if !(self.high_score.is_finite() && self.high_score > self.medium_score) {
-            return Err(invalid(COMPONENT, "high_score", self.high_score, "must be finite and above medium_score"));
+            return Err(invalid(
+                COMPONENT,
+                "high_score",
+                self.high_score,
+                "must be finite and above medium_score",
+            ));
         }
-        if self.reference_hours == 0 {
-            return Err(invalid(COMPONENT, "reference_hours", 0, "must be at least 1"));
+        if self.reference_hours == 0 || self.window_hours == 0 {
+            return Err(invalid(
+                COMPONENT,
+                "reference_hours",
+                self.reference_hours.min(self.window_hours),
+                "reference_hours and window_hours must be at least 1",
+            ));
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ use ledgerloop_events::catalogue::{Evidence, Rule};
 use super::policy::DriftJudgePolicy;
 use super::state::{DriftJudgeState, Sample};
 use crate::drift::data_drift::{feature_drift, Column, DriftTest};
+use crate::drift::ks::ks_2samp;
 use crate::drift::DriftDetector;
 
 /// Cap of a normalised score, so a p-value of zero still gives a finite number.
@@ -73,7 +74,11 @@ fn test_name(test: DriftTest) -> &'static str {
 
 /// The concept signal after an error stream; `flag` is the outcome index at which the
 /// detector flagged drift (if it did) with the detector's evidence then.
-pub fn concept_signal(policy: &DriftJudgePolicy, state: &DriftJudgeState, flag: Option<(u64, Evidence)>) -> Signal {
+pub fn concept_signal(
+    policy: &DriftJudgePolicy,
+    state: &DriftJudgeState,
+    flag: Option<(u64, Evidence)>,
+) -> Signal {
     let t = &state.errors;
     let (baseline, recent) = (t.baseline_rate(), t.recent_rate());
     let score = match (baseline, recent) {
@@ -82,75 +87,132 @@ pub fn concept_signal(policy: &DriftJudgePolicy, state: &DriftJudgeState, flag: 
     };
     let fired = flag.is_some();
     let (at, mut evidence) = flag.unwrap_or_default();
-    evidence = evidence.with("score", score).with("outcomes_seen", t.seen as f64).with("recent_window", t.recent.len() as f64);
-    evidence = with_finite(evidence, "baseline_error_rate", baseline.unwrap_or(f64::NAN));
+    evidence = evidence
+        .with("score", score)
+        .with("outcomes_seen", t.seen as f64)
+        .with("recent_window", t.recent.len() as f64);
+    evidence = with_finite(
+        evidence,
+        "baseline_error_rate",
+        baseline.unwrap_or(f64::NAN),
+    );
     evidence = with_finite(evidence, "recent_error_rate", recent.unwrap_or(f64::NAN));
     if fired {
         evidence = evidence.with("flagged_at_outcome", at as f64);
     }
-    let mut rule = Rule::new(policy.rule_name("concept")).with("detector", policy.detector.name()).with("error_increase_unit", policy.error_increase_unit);
+    let mut rule = Rule::new(policy.rule_name("concept"))
+        .with("detector", policy.detector.name())
+        .with("error_increase_unit", policy.error_increase_unit);
     if let Some(d) = &state.detector {
         for p in d.describe().params {
             rule = rule.with(p.name, serde_json::to_value(&p.value).unwrap_or_default());
         }
     }
-    Signal { kind: "concept", detector: policy.detector.name().to_owned(), feature: None, score, fired, evidence, rule, drifted_share: None }
+    Signal {
+        kind: "concept",
+        detector: policy.detector.name().to_owned(),
+        feature: None,
+        score,
+        fired,
+        evidence,
+        rule,
+        drifted_share: None,
+    }
 }
 
 /// One data-drift round: every feature of the current window against the reference.
-/// Features whose samples cannot be tested (empty, non-finite) are skipped.
-pub fn data_signals(policy: &DriftJudgePolicy, reference: &Sample, current: &Sample) -> Vec<Signal> {
-    let mut out = Vec::new();
-    for (name, cur) in &current.values {
-        let Some(reference_values) = reference.values.get(name) else { continue };
-        let Ok(v) = feature_drift(Column::Numeric(reference_values), Column::Numeric(cur)) else { continue };
-        let threshold = if v.test.is_pvalue() { policy.pvalue_threshold } else { policy.distance_threshold };
-        let score = if v.test.is_pvalue() {
-            if v.score > 0.0 { v.score.ln() / threshold.ln() } else { MAX_SCORE }
-        } else {
-            v.score / threshold
-        };
-        let mut evidence = Evidence::new()
-            .with("threshold", threshold)
-            .with("score", score.clamp(0.0, MAX_SCORE))
-            .with("reference_size", v.reference_size as f64)
-            .with("current_size", v.current_size as f64)
-            .with("n_unique", v.n_unique as f64);
-        evidence = with_finite(evidence, "statistic", v.score);
-        evidence = with_finite(evidence, "psi", v.psi);
-        if v.test.is_pvalue() {
-            evidence = with_finite(evidence, "p_value", v.score);
-        }
-        let rule = Rule::new(policy.rule_name("data"))
-            .with("test", test_name(v.test))
-            .with("threshold", threshold)
-            .with("min_drifted_features", policy.min_drifted_features as u64)
-            .with("reference_size", policy.reference_size as u64)
-            .with("current_window", policy.current_window as u64);
-        out.push(Signal {
-            kind: "data",
-            detector: test_name(v.test).to_owned(),
-            feature: Some(name.clone()),
-            score: score.clamp(0.0, MAX_SCORE),
-            fired: v.test.drifted(v.score, threshold),
-            evidence,
-            rule,
-            drifted_share: None,
-        });
-    }
+/// Features whose samples cannot be tested (empty, non-finite) are skipped. A feature
+/// fires only when at least `min_drifted_features` drifted in the round.
+pub fn data_signals(
+    policy: &DriftJudgePolicy,
+    reference: &Sample,
+    current: &Sample,
+) -> Vec<Signal> {
+    let mut out: Vec<Signal> = current
+        .values
+        .iter()
+        .filter_map(|(name, cur)| {
+            let reference_values = reference.values.get(name)?;
+            feature_signal(policy, name, reference_values, cur)
+        })
+        .collect();
     let (drifted, tested) = (out.iter().filter(|s| s.fired).count(), out.len());
     for s in &mut out {
         s.fired &= drifted >= policy.min_drifted_features;
         s.drifted_share = Some((drifted, tested));
-        s.evidence = s.evidence.clone().with("features_drifted", drifted as f64).with("features_tested", tested as f64);
+        s.evidence = s
+            .evidence
+            .clone()
+            .with("features_drifted", drifted as f64)
+            .with("features_tested", tested as f64);
     }
     out
+}
+
+/// One feature's test, chosen as Evidently does, judged with the policy's thresholds.
+fn feature_signal(
+    policy: &DriftJudgePolicy,
+    name: &str,
+    reference: &[f64],
+    current: &[f64],
+) -> Option<Signal> {
+    let v = feature_drift(Column::Numeric(reference), Column::Numeric(current)).ok()?;
+    let pvalue = v.test.is_pvalue();
+    let threshold = if pvalue {
+        policy.pvalue_threshold
+    } else {
+        policy.distance_threshold
+    };
+    let score = match (pvalue, v.score > 0.0) {
+        (true, true) => v.score.ln() / threshold.ln(),
+        (true, false) => MAX_SCORE,
+        (false, _) => v.score / threshold,
+    }
+    .clamp(0.0, MAX_SCORE);
+    let mut evidence = Evidence::new()
+        .with("threshold", threshold)
+        .with("score", score)
+        .with("reference_size", v.reference_size as f64)
+        .with("current_size", v.current_size as f64)
+        .with("n_unique", v.n_unique as f64);
+    evidence = with_finite(evidence, "psi", v.psi);
+    evidence = with_finite(
+        evidence,
+        if pvalue { "p_value" } else { "statistic" },
+        v.score,
+    );
+    // The chosen test reports KS's p-value only; its D statistic is worth recording too.
+    if v.test == DriftTest::Ks {
+        if let Ok(ks) = ks_2samp(reference, current) {
+            evidence = with_finite(evidence, "statistic", ks.statistic);
+        }
+    }
+    let rule = Rule::new(policy.rule_name("data"))
+        .with("test", test_name(v.test))
+        .with("threshold", threshold)
+        .with("min_drifted_features", policy.min_drifted_features as u64)
+        .with("reference_size", policy.reference_size as u64)
+        .with("current_window", policy.current_window as u64);
+    Some(Signal {
+        kind: "data",
+        detector: test_name(v.test).to_owned(),
+        feature: Some(name.to_owned()),
+        score,
+        fired: v.test.drifted(v.score, threshold),
+        evidence,
+        rule,
+        drifted_share: None,
+    })
 }
 
 /// The label-free performance estimate (CBPE's idea): with calibrated probabilities the
 /// expected accuracy is the mean top-class probability, so its drop from the reference
 /// estimates the accuracy lost before any label arrives.
-pub fn performance_signal(policy: &DriftJudgePolicy, reference: &Sample, current: &Sample) -> Option<Signal> {
+pub fn performance_signal(
+    policy: &DriftJudgePolicy,
+    reference: &Sample,
+    current: &Sample,
+) -> Option<Signal> {
     let (r, c) = (reference.confidence()?, current.confidence()?);
     let drop = r - c;
     let score = (drop / policy.confidence_drop_threshold).min(MAX_SCORE);
@@ -162,6 +224,16 @@ pub fn performance_signal(policy: &DriftJudgePolicy, reference: &Sample, current
         .with("score", score)
         .with("reference_rows", reference.confidence_rows as f64)
         .with("current_rows", current.confidence_rows as f64);
-    let rule = Rule::new(policy.rule_name("performance")).with("threshold", policy.confidence_drop_threshold);
-    Some(Signal { kind: "performance", detector: "cbpe".to_owned(), feature: None, score, fired: score >= 1.0, evidence, rule, drifted_share: None })
+    let rule = Rule::new(policy.rule_name("performance"))
+        .with("threshold", policy.confidence_drop_threshold);
+    Some(Signal {
+        kind: "performance",
+        detector: "cbpe".to_owned(),
+        feature: None,
+        score,
+        fired: score >= 1.0,
+        evidence,
+        rule,
+        drifted_share: None,
+    })
 }

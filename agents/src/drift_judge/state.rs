@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::policy::DriftJudgePolicy;
 use super::signal::{concept_signal, data_signals, performance_signal, Signal};
 use crate::drift::{AnyDetector, DriftDetector};
-use crate::perceiver::select::mix64;
+use crate::perceiver::labels::mix64;
 
 /// Features whose samples are kept; further names are ignored so the state stays bounded.
 pub const MAX_WATCHED_FEATURES: usize = 256;
@@ -33,7 +33,8 @@ pub struct ErrorTrack {
 impl ErrorTrack {
     /// Baseline error rate, once any outcome was counted.
     pub fn baseline_rate(&self) -> Option<f64> {
-        (self.baseline_outcomes > 0).then(|| self.baseline_errors as f64 / self.baseline_outcomes as f64)
+        (self.baseline_outcomes > 0)
+            .then(|| self.baseline_errors as f64 / self.baseline_outcomes as f64)
     }
 
     /// Error rate over the recent ring.
@@ -45,9 +46,11 @@ impl ErrorTrack {
 /// A per-feature sample with the confidence sums of the same batches.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
+    /// Hour of the first batch offered.
+    pub start_hour: Option<u64>,
     /// Values per feature name.
     pub values: BTreeMap<String, Vec<f64>>,
-    /// Rows offered so far (the reservoir's counter for the reference).
+    /// Rows offered so far (the reservoir's counter).
     pub rows_offered: u64,
     /// Sum of top-class probabilities over the batches' clean rows.
     pub confidence_sum: f64,
@@ -68,7 +71,18 @@ impl Sample {
 
     /// Whether no rows are held.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.rows() == 0
+    }
+
+    /// Rows that count towards filling the sample: the feature rows, or for a model
+    /// without numeric features (text) the rows with a confidence, so the performance
+    /// estimate still runs.
+    pub fn rows(&self) -> usize {
+        if self.values.is_empty() {
+            usize::try_from(self.confidence_rows).unwrap_or(usize::MAX)
+        } else {
+            self.len()
+        }
     }
 
     fn add_confidence(&mut self, e: &BatchIngested) {
@@ -92,8 +106,6 @@ pub struct DriftJudgeState {
     pub detector: Option<AnyDetector>,
     /// The champion's error rates.
     pub errors: ErrorTrack,
-    /// Hour of the first batch of the reference period.
-    pub reference_start: Option<u64>,
     /// Whether the reference period is over.
     pub reference_frozen: bool,
     /// The reference reservoir.
@@ -113,15 +125,26 @@ pub struct DriftJudgeState {
 impl DriftJudgeState {
     /// Resets everything tied to the previous champion and starts watching `model_id`.
     pub fn start_watch(&mut self, policy: DriftJudgePolicy, model_id: &str, detector: AnyDetector) {
-        let (last_hour, last_alarm_hour, alarms) = (self.last_hour, self.last_alarm_hour, self.alarms);
-        *self = Self { policy: Some(policy), champion: Some(model_id.to_owned()), detector: Some(detector), last_hour, last_alarm_hour, alarms, ..Self::default() };
+        let (last_hour, last_alarm_hour, alarms) =
+            (self.last_hour, self.last_alarm_hour, self.alarms);
+        *self = Self {
+            policy: Some(policy),
+            champion: Some(model_id.to_owned()),
+            detector: Some(detector),
+            last_hour,
+            last_alarm_hour,
+            alarms,
+            ..Self::default()
+        };
     }
 
     /// Folds a Perceiver fact and returns the signals it produced (fired or not). The
     /// same function serves `evolve` and `decide` (on a copy), so both agree exactly.
     pub fn observe_feedback(&mut self, e: &FeedbackRecorded) -> Vec<Signal> {
         self.last_hour = self.last_hour.max(e.hour);
-        let Some(policy) = self.policy.clone() else { return Vec::new() };
+        let Some(policy) = self.policy.clone() else {
+            return Vec::new();
+        };
         if self.champion.as_deref() != Some(e.model_id.as_str()) {
             return Vec::new();
         }
@@ -135,7 +158,11 @@ impl DriftJudgeState {
             self.push_outcome(&policy, x);
             if let Some(d) = self.detector.as_mut() {
                 if d.update(f64::from(x)).drift {
-                    let ev = d.evidence().into_iter().filter(|n| n.value.is_finite()).fold(Evidence::new(), |ev, n| ev.with(n.name, n.value));
+                    let ev = d
+                        .evidence()
+                        .into_iter()
+                        .filter(|n| n.value.is_finite())
+                        .fold(Evidence::new(), |ev, n| ev.with(n.name, n.value));
                     flag = Some((self.errors.seen, ev));
                 }
             }
@@ -160,65 +187,50 @@ impl DriftJudgeState {
         }
     }
 
-    /// Folds a `BatchIngested`: into the reference during the reference hours, into the
-    /// current window afterwards; a full window runs one data and performance round.
+    /// Folds a `BatchIngested`: into the reference during the reference hours, then
+    /// into the current window. A window spans `window_hours`; the first batch past it
+    /// closes the window, runs one data and performance round and opens the next one.
+    /// Whole-day windows (the default) compare like with like when the world has a daily
+    /// cycle, which windows of a few hours against a day-long reference would not.
     pub fn observe_batch(&mut self, e: &BatchIngested) -> Vec<Signal> {
         self.last_hour = self.last_hour.max(e.hour);
-        let Some(policy) = self.policy.clone() else { return Vec::new() };
-        let start = *self.reference_start.get_or_insert(e.hour);
-        let in_reference = e.hour < start.saturating_add(policy.reference_hours);
-        if !self.reference_frozen && (in_reference || self.reference.is_empty()) {
-            self.offer_reference(&policy, e);
+        let Some(policy) = self.policy.clone() else {
             return Vec::new();
-        }
-        self.reference_frozen = true;
-        self.current.add_confidence(e);
-        for (name, values) in e.feature_samples.iter().filter(|(n, _)| self.reference.values.contains_key(*n)) {
-            let window = self.current.values.entry(name.clone()).or_default();
-            let room = policy.current_window.saturating_sub(window.len());
-            window.extend(values.iter().copied().filter(|v| v.is_finite()).take(room));
-        }
-        if self.current.len() < policy.current_window {
-            return Vec::new();
-        }
-        let mut signals = data_signals(&policy, &self.reference, &self.current);
-        signals.extend(performance_signal(&policy, &self.reference, &self.current));
-        self.rounds += 1;
-        self.current = Sample::default();
-        self.rearm(&policy, &signals);
-        signals
-    }
-
-    /// Reservoir sampling (Vitter's algorithm R) with a counter-based seeded draw, the
-    /// same row index for every feature so the reference keeps whole rows.
-    fn offer_reference(&mut self, policy: &DriftJudgePolicy, e: &BatchIngested) {
-        self.reference.add_confidence(e);
-        let rows = e.feature_samples.values().map(Vec::len).min().unwrap_or(0);
-        for r in 0..rows {
-            let t = self.reference.rows_offered;
-            self.reference.rows_offered += 1;
-            let slot = if (t as usize) < policy.reference_size {
-                None
-            } else {
-                let j = mix64(mix64(policy.reservoir_seed) ^ t) % (t + 1);
-                match usize::try_from(j) {
-                    Ok(j) if j < policy.reference_size => Some(j),
-                    _ => continue,
-                }
-            };
-            for (name, values) in &e.feature_samples {
-                let known = self.reference.values.contains_key(name);
-                if !known && self.reference.values.len() >= MAX_WATCHED_FEATURES {
-                    continue;
-                }
-                let kept = self.reference.values.entry(name.clone()).or_default();
-                match slot {
-                    None => kept.push(values[r]),
-                    Some(j) if j < kept.len() => kept[j] = values[r],
-                    Some(_) => {}
-                }
+        };
+        if !self.reference_frozen {
+            let start = *self.reference.start_hour.get_or_insert(e.hour);
+            let in_period = e.hour < start.saturating_add(policy.reference_hours);
+            if in_period || self.reference.is_empty() {
+                let (size, seed) = (policy.reference_size, policy.reservoir_seed);
+                offer(&mut self.reference, None, size, seed, e);
+                return Vec::new();
             }
+            self.reference_frozen = true;
         }
+        let start = *self.current.start_hour.get_or_insert(e.hour);
+        let mut signals = Vec::new();
+        if e.hour >= start.saturating_add(policy.window_hours) {
+            if !self.current.is_empty() {
+                signals = data_signals(&policy, &self.reference, &self.current);
+                signals.extend(performance_signal(&policy, &self.reference, &self.current));
+                self.rounds += 1;
+            }
+            self.current = Sample {
+                start_hour: Some(e.hour),
+                ..Sample::default()
+            };
+            self.rearm(&policy, &signals);
+        }
+        // A fresh draw sequence per window keeps consecutive windows' samples independent.
+        let seed = policy.reservoir_seed ^ mix64(self.rounds.wrapping_add(1));
+        offer(
+            &mut self.current,
+            Some(&self.reference),
+            policy.current_window,
+            seed,
+            e,
+        );
+        signals
     }
 
     /// Hysteresis: a disarmed signal whose score fell below `rearm_score` may alarm again.
@@ -226,6 +238,48 @@ impl DriftJudgeState {
         for s in signals {
             if s.score < policy.rearm_score {
                 self.disarmed.remove(&s.key());
+            }
+        }
+    }
+}
+
+/// Reservoir sampling (Vitter's algorithm R) of a batch's sampled rows into `sample`,
+/// with a counter-based seeded draw and the same row index for every feature so the
+/// sample keeps whole rows. With `only`, features absent from that sample are skipped.
+fn offer(
+    sample: &mut Sample,
+    only: Option<&Sample>,
+    capacity: usize,
+    seed: u64,
+    e: &BatchIngested,
+) {
+    sample.add_confidence(e);
+    let features: Vec<(&String, &Vec<f64>)> = e
+        .feature_samples
+        .iter()
+        .filter(|(name, _)| only.is_none_or(|o| o.values.contains_key(*name)))
+        .collect();
+    let rows = features.iter().map(|(_, v)| v.len()).min().unwrap_or(0);
+    for r in 0..rows {
+        let t = sample.rows_offered;
+        sample.rows_offered += 1;
+        let slot = if t < capacity as u64 {
+            None
+        } else {
+            match usize::try_from(mix64(mix64(seed) ^ t) % (t + 1)) {
+                Ok(j) if j < capacity => Some(j),
+                _ => continue,
+            }
+        };
+        for (name, values) in &features {
+            if !sample.values.contains_key(*name) && sample.values.len() >= MAX_WATCHED_FEATURES {
+                continue;
+            }
+            let kept = sample.values.entry((*name).clone()).or_default();
+            match slot {
+                None => kept.push(values[r]),
+                Some(j) if j < kept.len() => kept[j] = values[r],
+                Some(_) => {}
             }
         }
     }

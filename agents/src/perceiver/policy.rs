@@ -190,6 +190,30 @@ impl PerceiverPolicy {
                 ));
             }
         }
+        self.validate_conversions()?;
+        let t = self.pseudo_label_threshold;
+        if !(t > 0.0 && t <= 1.0) {
+            return Err(invalid(
+                COMPONENT,
+                "pseudo_label_threshold",
+                t,
+                "must lie in (0, 1]",
+            ));
+        }
+        if self.sample_rows_per_batch > MAX_SAMPLE_ROWS {
+            return Err(invalid(
+                COMPONENT,
+                "sample_rows_per_batch",
+                self.sample_rows_per_batch,
+                "at most 1000",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Rejects too many conversion rules, rules for undeclared features and formulas that
+    /// are not finite or would collapse every value to one (zero scale).
+    fn validate_conversions(&self) -> Result<()> {
         if self.conversions.len() > MAX_CONVERSIONS {
             return Err(invalid(
                 COMPONENT,
@@ -215,23 +239,6 @@ impl PerceiverPolicy {
                     "needs finite non-zero scale and finite offset",
                 ));
             }
-        }
-        let t = self.pseudo_label_threshold;
-        if !(t > 0.0 && t <= 1.0) {
-            return Err(invalid(
-                COMPONENT,
-                "pseudo_label_threshold",
-                t,
-                "must lie in (0, 1]",
-            ));
-        }
-        if self.sample_rows_per_batch > MAX_SAMPLE_ROWS {
-            return Err(invalid(
-                COMPONENT,
-                "sample_rows_per_batch",
-                self.sample_rows_per_batch,
-                "at most 1000",
-            ));
         }
         Ok(())
     }
