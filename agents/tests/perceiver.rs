@@ -4,11 +4,10 @@ use std::collections::BTreeMap;
 
 use ledgerloop_agents::decider::{fold, Decider};
 use ledgerloop_agents::perceiver::ingest::SUMMARY_BINS;
-use ledgerloop_agents::perceiver::labels::stable_uniform;
 use ledgerloop_agents::perceiver::{
     ConversionKind, FeaturePolicy, FeedbackBatch, MissingValues, Outcome, Perceiver,
-    PerceiverInput, PerceiverPolicy, PerceiverState, Reading, ReadingBatch, SelectionStrategy,
-    UnitConversion, MAX_TRACKED_VERSIONS,
+    PerceiverInput, PerceiverPolicy, PerceiverState, Reading, ReadingBatch, UnitConversion,
+    MAX_TRACKED_VERSIONS,
 };
 use ledgerloop_events::Event;
 
@@ -81,17 +80,6 @@ fn quarantine_counts(events: &[Event]) -> BTreeMap<String, u64> {
             _ => None,
         })
         .unwrap_or_default()
-}
-
-fn requested(events: &[Event]) -> Vec<String> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::LabelsRequested(r) => Some(r.item_ids.clone()),
-            _ => None,
-        })
-        .flatten()
-        .collect()
 }
 
 const P: [f64; 2] = [0.5, 0.5];

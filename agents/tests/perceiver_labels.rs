@@ -1,15 +1,11 @@
 //! Given-events / when-input / then-events tests of the Perceiver's label selection,
 //! daily budget and pseudo-labels.
 
-use std::collections::BTreeMap;
-
-use ledgerloop_agents::decider::{fold, Decider};
-use ledgerloop_agents::perceiver::ingest::SUMMARY_BINS;
+use ledgerloop_agents::decider::Decider;
 use ledgerloop_agents::perceiver::labels::stable_uniform;
 use ledgerloop_agents::perceiver::{
-    ConversionKind, FeaturePolicy, FeedbackBatch, MissingValues, Outcome, Perceiver,
-    PerceiverInput, PerceiverPolicy, PerceiverState, Reading, ReadingBatch, SelectionStrategy,
-    UnitConversion,
+    ConversionKind, FeaturePolicy, Perceiver, PerceiverInput, PerceiverPolicy, PerceiverState,
+    Reading, ReadingBatch, SelectionStrategy, UnitConversion,
 };
 use ledgerloop_events::Event;
 
@@ -72,16 +68,6 @@ fn batch(id: &str, hour: u64, rows: Vec<Reading>) -> PerceiverInput {
         rows,
         ..Default::default()
     })
-}
-
-fn quarantine_counts(events: &[Event]) -> BTreeMap<String, u64> {
-    events
-        .iter()
-        .find_map(|e| match e {
-            Event::ReadingsQuarantined(q) => Some(q.counts_by_reason.clone()),
-            _ => None,
-        })
-        .unwrap_or_default()
 }
 
 fn requested(events: &[Event]) -> Vec<String> {

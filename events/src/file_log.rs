@@ -126,6 +126,8 @@ struct Writer {
 #[derive(Debug)]
 struct Core {
     state: state::State,
+    /// Reused between appends (see `append.rs`); empty between calls.
+    frame_buffer: Vec<u8>,
     writer: Option<Writer>,
     poisoned: Option<String>,
     closed: bool,
@@ -145,6 +147,10 @@ struct Inner {
     report: OpenReport,
     _lock_file: Option<File>,
 }
+
+/// Largest frame buffer kept for reuse after an append; a rare huge batch does not pin
+/// its memory for the life of the log.
+const MAX_RETAINED_FRAME_BYTES: usize = 8 << 20;
 
 /// An open embedded log (writer or read-only). Cloning shares the handle.
 #[derive(Debug, Clone)]

@@ -47,6 +47,7 @@ pub(super) fn open(dir: &Path, options: FileLogOptions, read_only: bool) -> Resu
     let next = state.next_position;
     let core = Core {
         state,
+        frame_buffer: Vec::new(),
         writer,
         poisoned: None,
         closed: false,

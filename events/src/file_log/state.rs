@@ -53,15 +53,24 @@ pub struct IdEntry {
     pub sequence: u64,
 }
 
-/// Hashes event ids for the id map. UUID v7 ids carry 74 random bits, so folding the two
-/// halves with a multiply spreads them well; SipHash (the default) cost a third of the
-/// append path. Iteration order of this map never reaches the log or the index.
+/// Hashes event ids for the id map: the two halves folded with a multiply, then a
+/// finaliser. SipHash (the default) cost a third of the append path; its protection
+/// against chosen keys matters little here, since only writers holding the log's lock
+/// choose ids. Iteration order of this map never reaches the log or the index.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct IdHasher(u64);
 
 impl std::hash::Hasher for IdHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // MurmurHash3's 64-bit finaliser: every input bit reaches the low bits the table
+        // indexes by, so ids that differ only in their high bytes (sequential or
+        // hand-made ids) still spread over the whole table.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -245,5 +254,29 @@ impl State {
             let at = usize::try_from(entry.sequence).ok()?.checked_sub(1)?;
             (head.positions.get(at) == Some(&entry.position)).then_some(name)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::{BuildHasher, Hash as _, Hasher};
+
+    use super::IdHashBuilder;
+
+    /// Ids that differ only in their high bytes still spread over a table's low bits.
+    #[test]
+    fn id_hasher_spreads_sequential_ids() {
+        let builder = IdHashBuilder::default();
+        let mut buckets = std::collections::BTreeSet::new();
+        for i in 0..1024u64 {
+            let mut hasher = builder.build_hasher();
+            uuid::Uuid::from_u64_pair(i, 0).hash(&mut hasher);
+            buckets.insert(hasher.finish() & 1023);
+        }
+        assert!(
+            buckets.len() > 600,
+            "only {} of 1024 buckets used",
+            buckets.len()
+        );
     }
 }
