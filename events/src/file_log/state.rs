@@ -259,7 +259,7 @@ impl State {
 
 #[cfg(test)]
 mod tests {
-    use std::hash::{BuildHasher, Hash as _, Hasher};
+    use std::hash::BuildHasher;
 
     use super::IdHashBuilder;
 
@@ -269,9 +269,7 @@ mod tests {
         let builder = IdHashBuilder::default();
         let mut buckets = std::collections::BTreeSet::new();
         for i in 0..1024u64 {
-            let mut hasher = builder.build_hasher();
-            uuid::Uuid::from_u64_pair(i, 0).hash(&mut hasher);
-            buckets.insert(hasher.finish() & 1023);
+            buckets.insert(builder.hash_one(uuid::Uuid::from_u64_pair(i, 0)) & 1023);
         }
         assert!(
             buckets.len() > 600,
