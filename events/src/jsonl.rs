@@ -56,7 +56,9 @@ pub fn import(log: &FileLog, input: &mut dyn BufRead, file_name: &str) -> Result
     let mut line_no = 0u64;
     loop {
         line.clear();
-        let read = input
+        // Reading is capped one byte past the limit, so an endless line cannot exhaust
+        // memory before it is refused.
+        let read = std::io::Read::take(&mut *input, MAX_LINE_BYTES as u64 + 1)
             .read_line(&mut line)
             .map_err(|e| Error::io(file_name, e))?;
         line_no += 1;

@@ -241,3 +241,24 @@ fn segments_roll_and_reads_cross_them() -> anyhow::Result<()> {
     ledgerloop_events::verify::verify(dir.path(), Default::default())?;
     Ok(())
 }
+
+/// Import refuses an over-long or malformed line, naming the file and line, and writes nothing.
+#[test]
+fn import_refuses_bad_lines() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let log = FileLog::open(dir.path(), options(FsyncPolicy::Never))?;
+    let long = format!(
+        "{}\n",
+        "x".repeat(ledgerloop_events::jsonl::MAX_LINE_BYTES + 10)
+    );
+    let err =
+        ledgerloop_events::jsonl::import(&log, &mut long.as_bytes(), "big.jsonl").unwrap_err();
+    assert!(matches!(&err, Error::BadInput { line: 1, .. }), "{err}");
+    assert!(err.to_string().starts_with("big.jsonl:1:"), "{err}");
+    let garbage = "\n{\"id\": 3}\n";
+    let err =
+        ledgerloop_events::jsonl::import(&log, &mut garbage.as_bytes(), "g.jsonl").unwrap_err();
+    assert!(matches!(&err, Error::BadInput { line: 2, .. }), "{err}");
+    assert_eq!(log.len()?, 0);
+    Ok(())
+}

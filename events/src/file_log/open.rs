@@ -234,9 +234,12 @@ fn index_matches_disk(state: &State, paths: &[(u64, PathBuf)]) -> std::result::R
             .get(frame.segment as usize)
             .ok_or("frame in unknown segment")?
             .path;
-        let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-        let at = frame.offset as usize;
-        let header = format::FrameHeader::parse(bytes.get(at..).unwrap_or_default())?;
+        // Only the frame header is needed, not the whole (up to 64 MiB) segment.
+        let mut bytes = [0u8; format::FRAME_HEADER_BYTES];
+        let file = File::open(path).map_err(|e| e.to_string())?;
+        std::os::unix::fs::FileExt::read_exact_at(&file, &mut bytes, frame.offset)
+            .map_err(|e| format!("cannot read the indexed frame header: {e}"))?;
+        let header = format::FrameHeader::parse(&bytes)?;
         if header.first_position != frame.first_position || header.count != frame.count {
             return Err("index's last frame does not match the segment".into());
         }
