@@ -3,43 +3,18 @@
 use ledgerloop_agents::decider::{fold, Decider};
 use ledgerloop_agents::releaser::{
     route, OnlineStats, Releaser, ReleaserInput, ReleaserPolicy, ReleaserState, RollbackCommand,
-    ServedCounts,
 };
 use ledgerloop_events::catalogue::{
-    ApprovalGranted, BaselineTrained, CanaryStarted, CanaryStepAdvanced, ModelPromoted, RolledBack,
-    VerdictIssued,
+    ApprovalGranted, CanaryStarted, CanaryStepAdvanced, ModelPromoted, RolledBack,
 };
 use ledgerloop_events::{Event, Evidence};
 
+#[path = "support/releaser_inputs.rs"]
+mod inputs;
+use inputs::*;
+
 fn policy() -> ReleaserPolicy {
     ReleaserPolicy::default()
-}
-
-fn stats(hour: u64, versions: &[(&str, u64, u64)]) -> OnlineStats {
-    OnlineStats {
-        hour,
-        versions: versions
-            .iter()
-            .map(|&(v, served, errors)| (v.to_string(), ServedCounts { served, errors }))
-            .collect(),
-    }
-}
-
-fn baseline(model: &str) -> Event {
-    Event::BaselineTrained(BaselineTrained {
-        arm: "static".into(),
-        model_id: model.into(),
-        ..Default::default()
-    })
-}
-
-fn verdict(candidate: &str, against: &str, outcome: &str) -> VerdictIssued {
-    VerdictIssued {
-        candidate_model_id: candidate.into(),
-        champion_model_id: Some(against.into()),
-        verdict: outcome.into(),
-        ..Default::default()
-    }
 }
 
 /// The canary m1 (blessed against m0) started at hour 10 with m0 at 5000 served, 500 errors.

@@ -3,39 +3,15 @@
 
 use ledgerloop_agents::decider::{fold, Decider};
 use ledgerloop_agents::releaser::{
-    route, OnlineStats, Releaser, ReleaserInput, ReleaserPolicy, ReleaserState, RollbackCommand,
-    ServedCounts,
+    route, Releaser, ReleaserInput, ReleaserPolicy, ReleaserState, RollbackCommand,
 };
 use ledgerloop_agents::Error;
-use ledgerloop_events::catalogue::{ApprovalGranted, BaselineTrained, VerdictIssued};
+use ledgerloop_events::catalogue::ApprovalGranted;
 use ledgerloop_events::Event;
 
-fn stats(hour: u64, versions: &[(&str, u64, u64)]) -> OnlineStats {
-    OnlineStats {
-        hour,
-        versions: versions
-            .iter()
-            .map(|&(v, served, errors)| (v.to_string(), ServedCounts { served, errors }))
-            .collect(),
-    }
-}
-
-fn baseline(model: &str) -> Event {
-    Event::BaselineTrained(BaselineTrained {
-        arm: "static".into(),
-        model_id: model.into(),
-        ..Default::default()
-    })
-}
-
-fn verdict(candidate: &str, against: &str, outcome: &str) -> VerdictIssued {
-    VerdictIssued {
-        candidate_model_id: candidate.into(),
-        champion_model_id: Some(against.into()),
-        verdict: outcome.into(),
-        ..Default::default()
-    }
-}
+#[path = "support/releaser_inputs.rs"]
+mod inputs;
+use inputs::*;
 
 fn releaser() -> Releaser {
     Releaser::new(ReleaserPolicy::default()).expect("valid policy")
