@@ -27,11 +27,10 @@ use std::sync::Arc;
 use super::model::{PopAffinity, PopAffinityParams};
 use super::outcomes::OutcomeQueue;
 use super::runner::{count, served_models, training};
-use super::{RecommendArm, RecommendDay, RecommendVersionDay, LEARNER_NAME};
+use super::{RecommendArm, RecommendDay, RecommendVersionDay};
 use crate::clock::Clock;
 use crate::config::replay::ReplayConfig;
 use crate::config::Scenario;
-use crate::data::TaskShape;
 use crate::engine::{RunOutput, STATIC_VERSION};
 use crate::error::{Error, Result};
 use crate::policy::rank::{Consumption, RankPolicy, RankStart, Ranker, SlateOutcome};
@@ -216,19 +215,13 @@ pub fn run(
         sink.record(day_end, SimRecord::BaselineTrained(&t))?;
         trainings.push(t);
     }
-    Ok(RunOutput {
-        shape: TaskShape {
-            class_names: vec!["negative".into(), "positive".into()],
-            features: Vec::new(),
-            slice_names: Vec::new(),
-        },
-        policy: policy.name().to_string(),
-        learner: LEARNER_NAME.into(),
+    Ok(super::runner::rank_output(
+        ["negative", "positive"],
+        policy.name(),
         trainings,
-        days: Vec::new(),
-        recommend_days: reports,
-        quarantined: log.quarantined,
-    })
+        reports,
+        log.quarantined,
+    ))
 }
 
 /// What a day needs besides the mutable state.

@@ -189,19 +189,36 @@ pub fn run(
         sink.record(day_end, SimRecord::BaselineTrained(&t))?;
         trainings.push(t);
     }
-    Ok(RunOutput {
+    Ok(rank_output(
+        ["skip", "click"],
+        policy.name(),
+        trainings,
+        reports,
+        Vec::new(),
+    ))
+}
+
+/// The run's output for a ranking world: no per-class days, the recommend days instead.
+pub(super) fn rank_output(
+    class_names: [&str; 2],
+    policy: &str,
+    trainings: Vec<Training>,
+    reports: Vec<RecommendDay>,
+    quarantined: Vec<crate::world::QuarantinedRow>,
+) -> RunOutput {
+    RunOutput {
         shape: TaskShape {
-            class_names: vec!["skip".into(), "click".into()],
+            class_names: class_names.iter().map(|c| (*c).to_string()).collect(),
             features: Vec::new(),
             slice_names: Vec::new(),
         },
-        policy: policy.name().to_string(),
+        policy: policy.to_string(),
         learner: LEARNER_NAME.into(),
         trainings,
         days: Vec::new(),
         recommend_days: reports,
-        quarantined: Vec::new(),
-    })
+        quarantined,
+    }
 }
 
 pub(super) fn training(arm: &str, version: String, day: i64, events: usize) -> Training {
