@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod audit;
 pub mod bench;
 pub mod log;
 pub mod sim;
@@ -26,6 +27,15 @@ pub enum Command {
     ///
     /// Example: ledgerloop sim --scenario scenarios/ont-offline.toml --seed 7
     Sim(sim::SimArgs),
+    /// Verify a log's hash chains and re-derive every decision from its recorded inputs;
+    /// exit 1 on any decision that does not follow.
+    ///
+    /// Example: ledgerloop audit out/ont-offline-seed7/log
+    Audit(audit::AuditArgs),
+    /// Show the causal chain of an event or model version back to the drift evidence.
+    ///
+    /// Example: ledgerloop explain tabular-0dc12d9c609884d3 --log out/ont-offline-seed7/log
+    Explain(audit::ExplainArgs),
     /// Measure throughput figures (the README's table comes from these).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -37,5 +47,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Log(command) => log::run(command),
         Command::Sim(args) => sim::run(args).map(|()| ExitCode::SUCCESS),
         Command::Bench(command) => bench::run(command),
+        Command::Audit(args) => audit::run_audit(args),
+        Command::Explain(args) => audit::run_explain(args),
     }
 }

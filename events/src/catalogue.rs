@@ -16,6 +16,7 @@ use crate::{upcast, Error, Result};
 mod common;
 mod drift;
 mod evaluate;
+mod host;
 mod operator;
 mod perceive;
 mod release;
@@ -25,6 +26,7 @@ mod world;
 pub use common::{Evidence, Rule};
 pub use drift::{DriftDetected, DriftNoticed, RetrainRequested};
 pub use evaluate::VerdictIssued;
+pub use host::{InputRecorded, PoliciesLoaded};
 pub use operator::{ApprovalGranted, OperatorNoted};
 pub use perceive::{
     BatchIngested, FeedbackRecorded, LabelsReceived, LabelsRequested, PseudoLabelsAccepted,
@@ -177,6 +179,9 @@ catalogue! {
     // Operators.
     ApprovalGranted = "ApprovalGranted", version 1, fact;
     OperatorNoted = "OperatorNoted", version 1, fact;
+    // Hosts.
+    InputRecorded = "InputRecorded", version 1, fact;
+    PoliciesLoaded = "PoliciesLoaded", version 1, fact;
 }
 
 impl Event {

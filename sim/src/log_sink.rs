@@ -44,12 +44,14 @@ impl EventLogSink {
     /// Opens (creating) the log in `dir`; ids derive from `seed`; `overrides` are the
     /// `--set` assignments, recorded in `ScenarioStarted`.
     pub fn open(dir: &Path, seed: u64, overrides: &[String]) -> Result<Self> {
-        let options = FileLogOptions {
-            fsync: FsyncPolicy::Never,
-            ..Default::default()
-        };
+        Self::with_log(open_log(dir)?, seed, overrides)
+    }
+
+    /// A sink on an already open log, which others (a policy's host) may append to as
+    /// well: the world's events go to their own stream.
+    pub fn with_log(log: FileLog, seed: u64, overrides: &[String]) -> Result<Self> {
         Ok(Self {
-            log: FileLog::open(dir, options)?,
+            log,
             stream: StreamId::new(WORLD_STREAM)?,
             actor: Actor::new("world", "sim"),
             ids: component_rng(seed, "log/ids"),
@@ -80,6 +82,16 @@ impl EventLogSink {
             .append(&self.stream, ExpectedVersion::Any, vec![new])?;
         Ok(id)
     }
+}
+
+/// Opens (creating) a run's log as simulations do: no fsync, since a run that dies is
+/// simply run again.
+pub fn open_log(dir: &Path) -> Result<FileLog> {
+    let options = FileLogOptions {
+        fsync: FsyncPolicy::Never,
+        ..Default::default()
+    };
+    Ok(FileLog::open(dir, options)?)
 }
 
 impl RunSink for EventLogSink {

@@ -16,6 +16,7 @@ use crate::world::ont::OntWorld;
 use crate::world::recommend;
 use crate::world::replay::ReplayWorld;
 use crate::world::World;
+use ledgerloop_events::FileLog;
 
 /// Runs `scenario` with `policy` serving, discarding the records.
 pub fn run_scenario(scenario: &Scenario, policy: &mut dyn Policy) -> Result<RunOutput> {
@@ -135,12 +136,30 @@ pub fn run_to_dir(
     policy: &mut dyn Policy,
     out: &std::path::Path,
 ) -> Result<Summary> {
+    let log = open_fresh_log(out)?;
+    run_with_log(scenario, overrides, policy, out, log)
+}
+
+/// Opens `out/log` for a new run, refusing a folder that already holds a log.
+pub fn open_fresh_log(out: &std::path::Path) -> Result<FileLog> {
     let log_dir = out.join("log");
     let occupied = std::fs::read_dir(&log_dir).is_ok_and(|mut d| d.next().is_some());
     if occupied {
         return Err(Error::OutputExists { path: log_dir });
     }
-    let mut sink = EventLogSink::open(&log_dir, scenario.scenario.seed, overrides)?;
+    crate::log_sink::open_log(&log_dir)
+}
+
+/// Like [`run_to_dir`] on a log the caller opened (with [`open_fresh_log`]) and may
+/// share with the policy, which then appends its own streams to the same log.
+pub fn run_with_log(
+    scenario: &Scenario,
+    overrides: &[String],
+    policy: &mut dyn Policy,
+    out: &std::path::Path,
+    log: FileLog,
+) -> Result<Summary> {
+    let mut sink = EventLogSink::with_log(log, scenario.scenario.seed, overrides)?;
     let output = run_scenario_with(scenario, policy, &mut sink)?;
     sink.close()?;
     let summary = Summary::new(scenario, output)?;

@@ -1,13 +1,26 @@
-//! `ledgerloop sim`: runs a scenario in virtual time with the static policy and writes
-//! the event log (`<out>/log/`), `<out>/summary.json` and a per-day table.
+//! `ledgerloop sim`: runs a scenario in virtual time with the six agents governing the
+//! served model (or the static policy) and writes the event log (`<out>/log/`), the
+//! agents' stored inputs and artifacts, `<out>/summary.json` and a per-day table.
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
+use ledgerloop_runtime::config::GovernedConfig;
+use ledgerloop_runtime::host::GovernedPolicy;
 use ledgerloop_sim::config::Scenario;
+use ledgerloop_sim::config::WorldKind;
 use ledgerloop_sim::policy::StaticPolicy;
-use ledgerloop_sim::run::run_to_dir;
+use ledgerloop_sim::run::{open_fresh_log, run_to_dir, run_with_log};
+
+/// Which policy serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PolicyKind {
+    /// The six agents (default); static and oracle run beside them.
+    Governed,
+    /// The warm-up model, never updated.
+    Static,
+}
 
 /// Arguments of `ledgerloop sim`.
 #[derive(Debug, Args)]
@@ -27,6 +40,12 @@ pub struct SimArgs {
     /// Output folder; defaults to `out/<scenario name>-seed<seed>`. Must not hold a log.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Which policy serves the model.
+    #[arg(long, value_enum, default_value = "governed")]
+    pub policy: PolicyKind,
+    /// The agents' policy file; defaults to `agents/<world>.toml` beside the scenario.
+    #[arg(long)]
+    pub agents: Option<PathBuf>,
 }
 
 /// Runs the scenario, prints the table and where the outputs went.
@@ -46,8 +65,30 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             scenario.scenario.name, scenario.scenario.seed
         ))
     });
-    let summary = run_to_dir(&scenario, &overrides, &mut StaticPolicy::default(), &out)
-        .with_context(|| format!("running {}", args.scenario.display()))?;
+    let context = || format!("running {}", args.scenario.display());
+    let governed =
+        args.policy == PolicyKind::Governed && matches!(scenario.scenario.world, WorldKind::Ont);
+    if args.policy == PolicyKind::Governed && !governed {
+        eprintln!(
+            "note: the sim host governs the ONT world so far; {} runs the static policy",
+            scenario.scenario.name
+        );
+    }
+    let summary = if governed {
+        let world = format!("{:?}", scenario.scenario.world).to_lowercase();
+        let path = args
+            .agents
+            .clone()
+            .unwrap_or_else(|| GovernedConfig::default_path(&args.scenario, &world));
+        let config = GovernedConfig::load(&path)?;
+        let log = open_fresh_log(&out).with_context(context)?;
+        let source = path.display().to_string();
+        let mut policy = GovernedPolicy::new(config, &source, log.clone(), &out)?;
+        run_with_log(&scenario, &overrides, &mut policy, &out, log).with_context(context)?
+    } else {
+        run_to_dir(&scenario, &overrides, &mut StaticPolicy::default(), &out)
+            .with_context(context)?
+    };
     print!("{}", summary.table());
     println!("event log: {}", out.join("log").display());
     println!("summary:   {}", out.join("summary.json").display());

@@ -1,0 +1,143 @@
+//! `explain`: the causal chain from an event (or a model version) back to the evidence
+//! and data that started it.
+//!
+//! Every event a host writes names its cause: a decision its input record, an input
+//! record the event it carries (or, for a tick, the decision the tick concerns), a
+//! worker's fact the decision that asked for it. Following causation ids from the
+//! target therefore walks promotion -> canary -> verdict -> evaluation -> trained model
+//! -> training job -> retrain request -> drift alarm -> the ingested batch and its
+//! stored readings, with every number on the way.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use ledgerloop_events::{Event, FileLog, RecordedEvent};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+/// Longest chain followed, so a malformed log with a causation cycle still ends.
+pub const MAX_CHAIN_EVENTS: usize = 256;
+
+/// One link of a chain.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Link {
+    /// Event id.
+    pub id: Uuid,
+    /// Stream and sequence.
+    pub stream: String,
+    /// 1-based sequence in the stream.
+    pub sequence: u64,
+    /// Global position.
+    pub position: u64,
+    /// Virtual time.
+    pub time: String,
+    /// Who wrote it.
+    pub actor: String,
+    /// Event type.
+    pub event_type: String,
+    /// Decision or fact.
+    pub decision: bool,
+    /// The payload (evidence and rule included).
+    pub payload: serde_json::Value,
+}
+
+impl Link {
+    fn of(r: &RecordedEvent, event: &Event) -> Self {
+        Self {
+            id: r.id,
+            stream: r.stream.as_str().to_string(),
+            sequence: r.sequence,
+            position: r.position,
+            time: r.time.to_rfc3339(),
+            actor: format!("{}/{}", r.actor.role, r.actor.instance),
+            event_type: r.event_type.clone(),
+            decision: event.decision().is_some(),
+            payload: serde_json::from_slice(&r.payload).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// The chain of `target` (an event id, or a model version: its promotion if it was
+/// promoted, else its training), newest first.
+pub fn explain(log_dir: &Path, target: &str) -> Result<Vec<Link>> {
+    let log = FileLog::open_read_only(log_dir)?;
+    let mut by_id: HashMap<Uuid, (RecordedEvent, Event)> = HashMap::new();
+    let mut promoted = None;
+    let mut trained = None;
+    let wanted = Uuid::parse_str(target).ok();
+    for r in log.read_all(0)? {
+        let r = r?;
+        let event = r.decode()?;
+        match &event {
+            Event::ModelPromoted(p) if p.model_id == target => promoted = Some(r.id),
+            Event::ModelTrained(m) if m.model_id == target => trained = Some(r.id),
+            Event::BaselineTrained(b) if b.model_id == target && trained.is_none() => {
+                trained = Some(r.id)
+            }
+            _ => {}
+        }
+        by_id.insert(r.id, (r, event));
+    }
+    let start = wanted
+        .filter(|id| by_id.contains_key(id))
+        .or(promoted)
+        .or(trained)
+        .ok_or_else(|| Error::Replay {
+            stream: log_dir.display().to_string(),
+            sequence: 0,
+            reason: format!("`{target}` is neither an event id nor a model version in this log"),
+        })?;
+    let mut chain = Vec::new();
+    let mut next = Some(start);
+    while let Some(id) = next {
+        let Some((r, event)) = by_id.get(&id) else {
+            break;
+        };
+        if chain.len() >= MAX_CHAIN_EVENTS || chain.iter().any(|l: &Link| l.id == id) {
+            break;
+        }
+        chain.push(Link::of(r, event));
+        next = r.causation_id;
+    }
+    Ok(chain)
+}
+
+/// A one-paragraph rendering of a link: type, where, and every number.
+pub fn render(link: &Link) -> String {
+    let mut out = format!(
+        "{} {} #{} @{} ({}, {})",
+        link.event_type,
+        link.stream,
+        link.sequence,
+        link.position,
+        link.time,
+        if link.decision { "decision" } else { "fact" }
+    );
+    if let serde_json::Value::Object(map) = &link.payload {
+        for (k, v) in map {
+            let text = match v {
+                serde_json::Value::String(s) => format!("\"{}\"", clip(s, 120)),
+                serde_json::Value::Object(_) | serde_json::Value::Array(_) => {
+                    clip(&v.to_string(), 400)
+                }
+                other => other.to_string(),
+            };
+            out.push_str(&format!("\n    {k}: {text}"));
+        }
+    }
+    out
+}
+
+/// `s` cut to at most `max` bytes at a character boundary, with `...` when cut.
+fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}

@@ -1,0 +1,339 @@
+//! The sim host: the six agents governing the simulator's served model.
+//!
+//! [`GovernedPolicy`] implements the simulator's `Policy`. Every simulator callback
+//! becomes inputs for the deciders (via [`crate::step::apply`]), each call is written
+//! to the log with its input (via [`crate::journal::Journal`]), and the decisions that
+//! ask for work (training, distilling) are carried out at once by the workers, whose
+//! facts go back to the agents as inputs. The route the simulator reads every hour is
+//! the Releaser's state.
+//!
+//! * `host/deliver.rs`: handing inputs to agents and reacting to their decisions.
+//! * `host/perceive.rs`: what the Perceiver is shown (readings, outcomes) and what
+//!   comes back (label requests, pseudo-labels); label deliveries.
+//! * `host/evaluate.rs`: candidates waiting for time-held-out labels, and their
+//!   evaluation.
+
+mod deliver;
+mod evaluate;
+mod perceive;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ledgerloop_agents::releaser::route;
+use ledgerloop_events::catalogue::{BaselineTrained, PoliciesLoaded};
+use ledgerloop_events::{Event, FileLog};
+use ledgerloop_sim::data::{Inputs, Observed};
+use ledgerloop_sim::learner::Classifier;
+use ledgerloop_sim::policy::{
+    Canary, Feedback, LabelAnswer, LabelRequest, Policy, PolicyNote, PolicyStart, ServingRoute,
+};
+use ledgerloop_sim::rng::{stable_hash, unit_interval};
+use uuid::Uuid;
+
+use crate::blobs::BlobStore;
+use crate::config::GovernedConfig;
+use crate::data::{FeatureTransform, RowStore, ServedModel};
+use crate::error::{Error, Result};
+use crate::journal::{Journal, HOST_STREAM, WORKER_STREAM};
+use crate::step::{Agents, Input, Role, States};
+use crate::workers;
+
+pub use evaluate::Candidate;
+pub use perceive::PendingLabel;
+
+/// Name of the policy in the simulator's summary.
+pub const POLICY_NAME: &str = "governed";
+/// `BaselineTrained.arm` of the host's first model.
+pub const BASELINE_ARM: &str = "governed";
+/// Folder (under the run's output) of stored inputs.
+pub const INPUTS_DIR: &str = "inputs";
+/// Folder (under the run's output) of model weights, by SHA-256.
+pub const ARTIFACTS_DIR: &str = "artifacts";
+
+/// The agents, their states and the host's data.
+#[derive(Debug)]
+pub struct GovernedPolicy {
+    config: GovernedConfig,
+    source: String,
+    agents: Agents,
+    states: States,
+    journal: Journal,
+    artifacts: BlobStore,
+    seed: u64,
+    transform: Arc<FeatureTransform>,
+    n_classes: usize,
+    slice_names: Vec<String>,
+    warmup: RowStore,
+    old_holdout: RowStore,
+    labels: RowStore,
+    pseudo: RowStore,
+    models: BTreeMap<String, Arc<ServedModel>>,
+    route: ServingRoute,
+    pending_labels: BTreeMap<(u64, u32), PendingLabel>,
+    request_events: BTreeMap<String, Uuid>,
+    candidates: Vec<Candidate>,
+    last_decision: BTreeMap<Role, Uuid>,
+    outcome_counts: Vec<u64>,
+    hour: u64,
+    notes: Vec<PolicyNote>,
+}
+
+impl GovernedPolicy {
+    /// A host writing to `log`, with inputs and artifacts under `out`; `source` names
+    /// where the policies came from (recorded in `PoliciesLoaded`).
+    pub fn new(
+        config: GovernedConfig,
+        source: &str,
+        log: FileLog,
+        out: &std::path::Path,
+    ) -> Result<Self> {
+        let agents = config.agents().map_err(|e| Error::InvalidPolicy {
+            path: "<agents policy>".into(),
+            reason: e.to_string(),
+        })?;
+        // The clock and seed are replaced in `start`; nothing is written before it.
+        let clock = ledgerloop_sim::clock::Clock::new(chrono::DateTime::UNIX_EPOCH, 0);
+        Ok(Self {
+            config,
+            source: source.to_string(),
+            agents,
+            states: States::default(),
+            journal: Journal::new(log, BlobStore::new(out.join(INPUTS_DIR)), clock, 0),
+            artifacts: BlobStore::new(out.join(ARTIFACTS_DIR)),
+            seed: 0,
+            transform: Arc::new(FeatureTransform::default()),
+            n_classes: 0,
+            slice_names: Vec::new(),
+            warmup: RowStore::default(),
+            old_holdout: RowStore::default(),
+            labels: RowStore::default(),
+            pseudo: RowStore::default(),
+            models: BTreeMap::new(),
+            route: ServingRoute::champion("unstarted"),
+            pending_labels: BTreeMap::new(),
+            request_events: BTreeMap::new(),
+            candidates: Vec::new(),
+            last_decision: BTreeMap::new(),
+            outcome_counts: Vec::new(),
+            hour: 0,
+            notes: Vec::new(),
+        })
+    }
+
+    /// The agents' states (for tests and reports).
+    pub fn states(&self) -> &States {
+        &self.states
+    }
+
+    fn check_world(&self, start: &PolicyStart<'_>) -> Result<()> {
+        let names: Vec<&str> = start
+            .shape
+            .features
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        let policy: Vec<&str> = self
+            .config
+            .perceiver
+            .features
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        let invalid = |reason: String| Error::InvalidPolicy {
+            path: "<agents policy>".into(),
+            reason,
+        };
+        if names.is_empty() {
+            return Err(invalid("the sim host governs tabular worlds only".into()));
+        }
+        if names != policy {
+            return Err(invalid(format!(
+                "perceiver.features {policy:?} must list the world's columns {names:?} in order"
+            )));
+        }
+        let budget = self.config.perceiver.label_budget_per_day;
+        if budget > start.label_budget_per_day {
+            return Err(invalid(format!(
+                "perceiver.label_budget_per_day = {budget} exceeds the oracle's daily budget \
+                 {}",
+                start.label_budget_per_day
+            )));
+        }
+        Ok(())
+    }
+
+    /// Splits the warm-up rows into training rows and the old-distribution holdout.
+    fn split_warmup(&mut self, start: &PolicyStart<'_>) -> Result<()> {
+        let Inputs::Tabular { n_features, values } = &start.warmup.inputs else {
+            return Err(Error::InvalidPolicy {
+                path: "<agents policy>".into(),
+                reason: "the sim host governs tabular worlds only".into(),
+            });
+        };
+        self.warmup = RowStore::new(*n_features);
+        self.old_holdout = RowStore::new(*n_features);
+        self.labels = RowStore::new(*n_features);
+        self.pseudo = RowStore::new(*n_features);
+        let share = self.config.host.warmup_holdout_share;
+        for (i, label) in start.warmup.labels.iter().enumerate() {
+            let row = &values[i * n_features..(i + 1) * n_features];
+            let u = unit_interval(stable_hash(self.seed ^ stable_hash(i as u64)));
+            let store = if u < share {
+                &mut self.old_holdout
+            } else {
+                &mut self.warmup
+            };
+            store.push(row, *label, 0);
+        }
+        Ok(())
+    }
+
+    fn start_host(&mut self, start: &PolicyStart<'_>) -> Result<()> {
+        self.check_world(start)?;
+        self.seed = start.seed;
+        self.n_classes = start.shape.n_classes();
+        self.outcome_counts = vec![0; self.n_classes];
+        self.slice_names = start.shape.slice_names.clone();
+        self.transform = Arc::new(FeatureTransform::of(start.shape));
+        self.journal = Journal::new(
+            self.journal.log().clone(),
+            self.journal.blobs().clone(),
+            start.clock,
+            start.seed,
+        );
+        self.split_warmup(start)?;
+        let policies = serde_json::to_value(&self.config)?;
+        let loaded = Event::PoliciesLoaded(PoliciesLoaded {
+            source: self.source.clone(),
+            policies_sha256: crate::blobs::sha256_hex(&serde_json::to_vec(&policies)?),
+            policies,
+        });
+        self.journal
+            .facts(HOST_STREAM, "host", 0, &[loaded], None)?;
+        let first = workers::train_initial(
+            &self.warmup,
+            self.n_classes,
+            &self.transform,
+            &self.config.host,
+            start.seed,
+        )?;
+        self.artifacts.put(&first_weights(&first)?)?;
+        let baseline = Event::BaselineTrained(BaselineTrained {
+            arm: BASELINE_ARM.to_string(),
+            model_id: first.model_id.clone(),
+            day: 0,
+            training_rows: self.warmup.len() as u64,
+            metrics: BTreeMap::from([(
+                "old_holdout_rows".to_string(),
+                self.old_holdout.len() as f64,
+            )]),
+        });
+        let id = self
+            .journal
+            .fact(WORKER_STREAM, "worker", 0, &baseline, None)?;
+        self.journal.correlate_with(id);
+        self.route = ServingRoute::champion(first.model_id.clone());
+        self.models.insert(first.model_id.clone(), Arc::new(first));
+        self.give(
+            Role::Trainer,
+            0,
+            Input::Fold(baseline.clone()),
+            Some(id),
+            None,
+        )?;
+        self.give(
+            Role::Releaser,
+            0,
+            Input::Fold(baseline.clone()),
+            Some(id),
+            None,
+        )?;
+        self.give(Role::DriftJudge, 0, Input::Event(baseline), Some(id), None)?;
+        Ok(())
+    }
+
+    /// Rebuilds the simulator's route from the Releaser's state.
+    fn refresh_route(&mut self) {
+        let (champion, canary) = route(&self.states.releaser);
+        if champion.is_empty() {
+            return;
+        }
+        self.route = ServingRoute {
+            champion,
+            canary: canary.map(|(version, fraction)| Canary { version, fraction }),
+        };
+    }
+
+    fn champion(&self) -> Option<Arc<ServedModel>> {
+        self.models.get(&self.route.champion).cloned()
+    }
+
+    fn policy_error(&self, e: Error) -> ledgerloop_sim::Error {
+        ledgerloop_sim::Error::Policy {
+            policy: POLICY_NAME.to_string(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+fn first_weights(model: &ServedModel) -> Result<Vec<u8>> {
+    use ledgerloop_models::Model as _;
+    Ok(model
+        .model
+        .to_artifact()
+        .map_err(crate::error::model("storing the first model"))?
+        .weights)
+}
+
+impl Policy for GovernedPolicy {
+    fn name(&self) -> &str {
+        POLICY_NAME
+    }
+
+    fn start(&mut self, start: &PolicyStart<'_>) -> ledgerloop_sim::Result<()> {
+        self.start_host(start).map_err(|e| self.policy_error(e))
+    }
+
+    fn on_labels(&mut self, hour: u64, answers: &[LabelAnswer]) -> ledgerloop_sim::Result<()> {
+        self.hour = hour;
+        self.deliver_labels(hour, answers)
+            .map_err(|e| self.policy_error(e))
+    }
+
+    fn on_feedback(
+        &mut self,
+        hour: u64,
+        version: &str,
+        feedback: &[Feedback],
+    ) -> ledgerloop_sim::Result<()> {
+        self.hour = hour;
+        self.deliver_feedback(hour, version, feedback)
+            .map_err(|e| self.policy_error(e))
+    }
+
+    fn route(&self) -> &ServingRoute {
+        &self.route
+    }
+
+    fn model(&self, version: &str) -> Option<Arc<dyn Classifier>> {
+        self.models
+            .get(version)
+            .map(|m| m.clone() as Arc<dyn Classifier>)
+    }
+
+    fn observe(
+        &mut self,
+        batch: Observed<'_>,
+        requests: &mut Vec<LabelRequest>,
+    ) -> ledgerloop_sim::Result<()> {
+        self.hour = batch.hour;
+        self.perceive(batch, requests)
+            .and_then(|()| self.hourly(batch.hour))
+            .map_err(|e| self.policy_error(e))
+    }
+
+    fn end_of_day(&mut self, _day: u32) -> ledgerloop_sim::Result<Vec<PolicyNote>> {
+        Ok(std::mem::take(&mut self.notes))
+    }
+}

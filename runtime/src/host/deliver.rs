@@ -1,0 +1,282 @@
+//! Handing inputs to agents, recording each call, and reacting to the decisions: a
+//! decision that asks for work runs the worker, and every fact or decision another
+//! agent reads is handed on.
+
+use std::sync::Arc;
+
+use ledgerloop_agents::releaser::{OnlineStats, ServedCounts};
+use ledgerloop_agents::trainer::TrainingJob;
+use ledgerloop_events::catalogue::{DistillationStarted, TrainingFailed, TrainingStarted};
+use ledgerloop_events::Event;
+use ledgerloop_sim::policy::PolicyNote;
+use uuid::Uuid;
+
+use super::evaluate::Candidate;
+use super::GovernedPolicy;
+use crate::error::Result;
+use crate::journal::WORKER_STREAM;
+use crate::step::{apply, Input, Role};
+use crate::workers::{self, TrainingData};
+
+/// Most rows of recent labels a distillation transfer set takes (plus warm-up rows).
+const MAX_TRANSFER_LABEL_ROWS: usize = 8000;
+
+impl GovernedPolicy {
+    /// Hands `input` to `role`, records the call, and reacts to the decisions.
+    pub(super) fn give(
+        &mut self,
+        role: Role,
+        hour: u64,
+        input: Input,
+        source: Option<Uuid>,
+        cause: Option<Uuid>,
+    ) -> Result<Vec<(Uuid, Event)>> {
+        let decisions = self.call(role, hour, input, source, cause)?;
+        self.react(hour, &decisions)?;
+        Ok(decisions)
+    }
+
+    /// Hands `input` to `role` and records the call, without reacting.
+    pub(super) fn call(
+        &mut self,
+        role: Role,
+        hour: u64,
+        input: Input,
+        source: Option<Uuid>,
+        cause: Option<Uuid>,
+    ) -> Result<Vec<(Uuid, Event)>> {
+        let decisions = apply(&self.agents, &mut self.states, role, hour, &input)?;
+        let (_, ids) = self
+            .journal
+            .call(role, hour, &input, source, cause, &decisions)?;
+        if let Some(last) = ids.last() {
+            self.last_decision.insert(role, *last);
+        }
+        Ok(ids.into_iter().zip(decisions).collect())
+    }
+
+    /// Routes each decision to the worker or agent that acts on it.
+    pub(super) fn react(&mut self, hour: u64, decisions: &[(Uuid, Event)]) -> Result<()> {
+        for (id, event) in decisions {
+            let id = *id;
+            match event {
+                Event::BatchIngested(_) | Event::FeedbackRecorded(_) => {
+                    self.give(
+                        Role::DriftJudge,
+                        hour,
+                        Input::Event(event.clone()),
+                        Some(id),
+                        None,
+                    )?;
+                }
+                Event::PseudoLabelsAccepted(_) => {
+                    self.give(
+                        Role::Trainer,
+                        hour,
+                        Input::Event(event.clone()),
+                        Some(id),
+                        None,
+                    )?;
+                }
+                Event::RetrainRequested(r) => {
+                    self.note("retrain_requested", &r.severity, &r.model_id);
+                    self.give(
+                        Role::Trainer,
+                        hour,
+                        Input::Event(event.clone()),
+                        Some(id),
+                        None,
+                    )?;
+                }
+                Event::DriftDetected(d) => self.note("drift_detected", &d.drift_kind, &d.model_id),
+                Event::TrainingStarted(s) => self.run_training(hour, id, s)?,
+                Event::DistillationStarted(s) => self.run_distillation(hour, id, s)?,
+                Event::VerdictIssued(v) => {
+                    self.note("verdict", &v.verdict, &v.candidate_model_id);
+                    let online = self.online(hour);
+                    let input = Input::Verdict {
+                        verdict: event.clone(),
+                        online,
+                    };
+                    self.give(Role::Releaser, hour, input, Some(id), None)?;
+                }
+                Event::CanaryStarted(_) | Event::CanaryStepAdvanced(_) => self.refresh_route(),
+                Event::ModelPromoted(p) => {
+                    self.note("promoted", &p.model_id, &p.previous_model_id);
+                    self.refresh_route();
+                    self.give(
+                        Role::DriftJudge,
+                        hour,
+                        Input::Event(event.clone()),
+                        Some(id),
+                        None,
+                    )?;
+                    self.give(
+                        Role::Distiller,
+                        hour,
+                        Input::Event(event.clone()),
+                        Some(id),
+                        None,
+                    )?;
+                }
+                Event::RolledBack(r) => {
+                    self.note("rolled_back", &r.reason, &r.model_id);
+                    self.refresh_route();
+                    self.give(
+                        Role::DriftJudge,
+                        hour,
+                        Input::Event(event.clone()),
+                        Some(id),
+                        None,
+                    )?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn note(&mut self, kind: &str, what: &str, model_id: &str) {
+        self.notes.push(PolicyNote {
+            kind: kind.to_string(),
+            detail: serde_json::json!({ "hour": self.hour, "what": what, "model_id": model_id }),
+        });
+    }
+
+    /// Cumulative online outcomes per serving version, as the Perceiver tallied them.
+    pub(super) fn online(&self, hour: u64) -> OnlineStats {
+        OnlineStats {
+            hour,
+            versions: self
+                .states
+                .perceiver
+                .feedback
+                .iter()
+                .map(|(v, t)| {
+                    let counts = ServedCounts {
+                        served: t.outcomes,
+                        errors: t.errors,
+                    };
+                    (v.clone(), counts)
+                })
+                .collect(),
+        }
+    }
+
+    /// Runs the job a `TrainingStarted` asks for and hands the result to the Trainer and
+    /// the Distiller; a failure is recorded as `TrainingFailed`, and the champion serves on.
+    fn run_training(
+        &mut self,
+        hour: u64,
+        started_id: Uuid,
+        started: &TrainingStarted,
+    ) -> Result<()> {
+        let outcome = TrainingJob::from_started(started)
+            .map_err(crate::error::agent("trainer"))
+            .and_then(|job| {
+                let parent = job
+                    .parent_model_id
+                    .as_ref()
+                    .and_then(|p| self.models.get(p))
+                    .cloned();
+                let data = TrainingData {
+                    warmup: &self.warmup,
+                    labels: &self.labels,
+                    pseudo: &self.pseudo,
+                    n_classes: self.n_classes,
+                    transform: &self.transform,
+                };
+                let (model, fact) =
+                    workers::train(&job, &data, parent.as_deref(), &self.config.host)?;
+                Ok((job, model, fact))
+            });
+        let fact = match outcome {
+            Ok((job, model, fact)) => {
+                self.artifacts.put(&super::first_weights(&model)?)?;
+                self.candidates.push(Candidate {
+                    model_id: model.model_id.clone(),
+                    trained_hour: hour,
+                    heldout_from: job.composition.fresh_labels.to as usize,
+                    trained_event: Uuid::nil(),
+                });
+                self.models.insert(model.model_id.clone(), Arc::new(model));
+                Event::ModelTrained(fact)
+            }
+            Err(e) => Event::TrainingFailed(TrainingFailed {
+                job_id: started.job_id.clone(),
+                reason: e.to_string(),
+            }),
+        };
+        let id = self
+            .journal
+            .fact(WORKER_STREAM, "worker", hour, &fact, Some(started_id))?;
+        if let (Event::ModelTrained(_), Some(c)) = (&fact, self.candidates.last_mut()) {
+            c.trained_event = id;
+        }
+        if let Event::TrainingFailed(f) = &fact {
+            self.note("training_failed", &f.reason, &f.job_id);
+        }
+        self.give(
+            Role::Trainer,
+            hour,
+            Input::Event(fact.clone()),
+            Some(id),
+            None,
+        )?;
+        self.give(Role::Distiller, hour, Input::Event(fact), Some(id), None)?;
+        Ok(())
+    }
+
+    /// Runs a distillation and hands the student (or the failure) to the Distiller.
+    fn run_distillation(
+        &mut self,
+        hour: u64,
+        started_id: Uuid,
+        started: &DistillationStarted,
+    ) -> Result<()> {
+        let fact = match self.models.get(&started.teacher_model_id).cloned() {
+            None => Event::TrainingFailed(TrainingFailed {
+                job_id: started.job_id.clone(),
+                reason: format!("teacher {} is not loaded", started.teacher_model_id),
+            }),
+            Some(teacher) => {
+                let from = self.labels.len().saturating_sub(MAX_TRANSFER_LABEL_ROWS);
+                let mut rows = self.labels.range(from, self.labels.len());
+                rows.extend(&self.warmup);
+                match workers::distil(
+                    started,
+                    &teacher,
+                    &rows,
+                    self.n_classes,
+                    &self.transform,
+                    &self.config.host,
+                ) {
+                    Ok(student) => Event::StudentDistilled(student),
+                    Err(e) => Event::TrainingFailed(TrainingFailed {
+                        job_id: started.job_id.clone(),
+                        reason: e.to_string(),
+                    }),
+                }
+            }
+        };
+        let id = self
+            .journal
+            .fact(WORKER_STREAM, "worker", hour, &fact, Some(started_id))?;
+        self.give(Role::Distiller, hour, Input::Event(fact), Some(id), None)?;
+        Ok(())
+    }
+
+    /// The hour's routine inputs: ticks for the Trainer and Distiller, evaluations that
+    /// became possible, and the Releaser's analysis of the running canary.
+    pub(super) fn hourly(&mut self, hour: u64) -> Result<()> {
+        let cause = self.last_decision.get(&Role::Trainer).copied();
+        self.give(Role::Trainer, hour, Input::Tick, None, cause)?;
+        let cause = self.last_decision.get(&Role::Distiller).copied();
+        self.give(Role::Distiller, hour, Input::Tick, None, cause)?;
+        self.evaluate_ready(hour)?;
+        let cause = self.last_decision.get(&Role::Releaser).copied();
+        let online = self.online(hour);
+        self.give(Role::Releaser, hour, Input::Analyse(online), None, cause)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,80 @@
+//! Candidates waiting for their time-held-out set, and their evaluation.
+//!
+//! A candidate is judged on labels that arrived *after* its training data was fixed
+//! (label rows from `heldout_from` on), so training never saw them and they come from
+//! the newest distribution. It waits until `eval_min_rows` such labels exist, or, after
+//! `eval_max_wait_hours`, goes ahead with at least `eval_floor_rows`.
+
+use uuid::Uuid;
+
+use super::GovernedPolicy;
+use crate::error::Result;
+use crate::step::{Input, Role};
+use crate::workers;
+
+/// A trained model waiting for evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// Its version.
+    pub model_id: String,
+    /// Hour it was trained.
+    pub trained_hour: u64,
+    /// First label row it never saw.
+    pub heldout_from: usize,
+    /// Its `ModelTrained` event (the cause of the evaluation).
+    pub trained_event: Uuid,
+}
+
+impl GovernedPolicy {
+    /// Evaluates every candidate whose held-out set is ready, oldest first.
+    pub(super) fn evaluate_ready(&mut self, hour: u64) -> Result<()> {
+        let settings = self.config.host.clone();
+        let mut waiting = Vec::new();
+        for c in std::mem::take(&mut self.candidates) {
+            let available = self.labels.len().saturating_sub(c.heldout_from);
+            let waited = hour.saturating_sub(c.trained_hour);
+            let ready = available >= settings.eval_min_rows
+                || (waited >= settings.eval_max_wait_hours
+                    && available >= settings.eval_floor_rows);
+            if ready {
+                self.evaluate_one(hour, &c)?;
+            } else {
+                waiting.push(c);
+            }
+        }
+        // Candidates that became ready while evaluating stay queued in order.
+        waiting.append(&mut self.candidates);
+        self.candidates = waiting;
+        Ok(())
+    }
+
+    fn evaluate_one(&mut self, hour: u64, c: &Candidate) -> Result<()> {
+        let (Some(candidate), Some(champion)) = (self.models.get(&c.model_id), self.champion())
+        else {
+            return Ok(());
+        };
+        if candidate.model_id == champion.model_id {
+            return Ok(());
+        }
+        let to = self.labels.len();
+        let from = c
+            .heldout_from
+            .max(to.saturating_sub(self.config.host.eval_max_rows));
+        let heldout = self.labels.range(from, to);
+        let report = workers::evaluate(
+            candidate,
+            &champion,
+            &heldout,
+            &self.old_holdout,
+            &self.slice_names,
+        )?;
+        self.give(
+            Role::Evaluator,
+            hour,
+            Input::Report(report),
+            None,
+            Some(c.trained_event),
+        )?;
+        Ok(())
+    }
+}

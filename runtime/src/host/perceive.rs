@@ -1,0 +1,261 @@
+//! What the Perceiver is shown and what comes back of it.
+//!
+//! The Perceiver sees the readings and outcomes of a stable share of the keys
+//! (`host.perceive_share`, chosen by hash), each reading with the probabilities of the
+//! version that served it. Items are named `<hour>:<row>`, so a label request names the
+//! row the simulator's oracle is asked about. Label answers arrive a delay later; the
+//! host keeps the requested rows' features until then and appends the answered rows to
+//! the label store, grouped by request, in the order the `LabelsReceived` facts say.
+
+use std::collections::BTreeMap;
+
+use ledgerloop_agents::perceiver::{FeedbackBatch, Outcome, Reading, ReadingBatch};
+use ledgerloop_events::catalogue::LabelsReceived;
+use ledgerloop_events::Event;
+use ledgerloop_sim::data::{Inputs, Observed};
+use ledgerloop_sim::policy::{Feedback, LabelAnswer, LabelRequest};
+use ledgerloop_sim::rng::{stable_hash, unit_interval};
+
+use super::GovernedPolicy;
+use crate::error::{Error, Result};
+use crate::journal::LABELS_STREAM;
+use crate::step::{Input, Role};
+
+/// Salt of the hash that picks the perceived keys, so the choice is independent of the
+/// canary's.
+const PERCEIVE_SALT: u64 = 0x7065_7263_6569_7665;
+
+/// Salt of the hash that picks the keys whose outcomes are reported.
+const FEEDBACK_SALT: u64 = 0x6665_6564_6261_636b;
+/// Salt of the class-balancing draw.
+const BALANCE_SALT: u64 = 0x6261_6c61_6e63_6521;
+
+/// A requested row waiting for its label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingLabel {
+    /// The `LabelsRequested.request_id` it belongs to.
+    pub request_id: String,
+    /// Raw features.
+    pub features: Vec<f32>,
+    /// Slice.
+    pub slice: u16,
+}
+
+fn item_id(hour: u64, row: u32) -> String {
+    format!("{hour}:{row}")
+}
+
+fn row_of(item: &str) -> Option<u32> {
+    item.split_once(':').and_then(|(_, r)| r.parse().ok())
+}
+
+/// The shortest decimal that reads back as `x` in `f32`, as `f64`: what a device would
+/// have sent, and short in the stored input.
+fn reported(x: f32) -> Option<f64> {
+    if !x.is_finite() {
+        return None;
+    }
+    format!("{x}").parse().ok()
+}
+
+impl GovernedPolicy {
+    /// Per class, the probability an outcome is kept (all 1 unless balancing is on):
+    /// `n_rarest / n_c` over the outcomes revealed so far, with classes never seen
+    /// yet kept in full.
+    fn outcome_keep_shares(&self) -> Vec<f64> {
+        let counts = &self.outcome_counts;
+        let rarest = counts.iter().copied().filter(|n| *n > 0).min();
+        match (self.config.host.balance_feedback, rarest) {
+            (true, Some(r)) => counts
+                .iter()
+                .map(|n| if *n == 0 { 1.0 } else { r as f64 / *n as f64 })
+                .collect(),
+            _ => vec![1.0; counts.len()],
+        }
+    }
+
+    fn perceived(&self, key: u64) -> bool {
+        unit_interval(stable_hash(key ^ PERCEIVE_SALT)) < self.config.host.perceive_share
+    }
+
+    /// Shows the Perceiver the hour's perceived readings; turns its label requests into
+    /// the simulator's and stores its pseudo-labels.
+    pub(super) fn perceive(
+        &mut self,
+        batch: Observed<'_>,
+        requests: &mut Vec<LabelRequest>,
+    ) -> Result<()> {
+        let Inputs::Tabular { n_features, values } = batch.inputs else {
+            return Err(Error::InvalidPolicy {
+                path: "<agents policy>".into(),
+                reason: "the sim host governs tabular worlds only".into(),
+            });
+        };
+        let n = *n_features;
+        let hour = batch.hour;
+        let rows: Vec<usize> = (0..batch.keys.len())
+            .filter(|i| self.perceived(batch.keys[*i]))
+            .collect();
+        // Probabilities come from the version that served each row.
+        let mut by_version: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for &i in &rows {
+            let v = self.route.version_for(batch.keys[i]).to_string();
+            by_version.entry(v).or_default().push(i);
+        }
+        let mut probabilities: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+        for (version, idx) in &by_version {
+            let model = self
+                .models
+                .get(version)
+                .cloned()
+                .ok_or_else(|| Error::Replay {
+                    stream: "perceiver".into(),
+                    sequence: 0,
+                    reason: format!("serving version {version} is not loaded"),
+                })?;
+            let raw: Vec<f32> = idx
+                .iter()
+                .flat_map(|i| values[i * n..(i + 1) * n].iter().copied())
+                .collect();
+            let p = model.proba(&raw)?;
+            for (k, i) in idx.iter().enumerate() {
+                let row = &p[k * self.n_classes..(k + 1) * self.n_classes];
+                probabilities.insert(*i, row.iter().map(|x| f64::from(*x)).collect());
+            }
+        }
+        let readings = rows
+            .iter()
+            .map(|&i| Reading {
+                item_id: item_id(hour, i as u32),
+                device_id: batch.keys[i].to_string(),
+                features: values[i * n..(i + 1) * n]
+                    .iter()
+                    .map(|x| reported(*x))
+                    .collect(),
+                probabilities: probabilities.remove(&i).unwrap_or_default(),
+            })
+            .collect::<Vec<_>>();
+        let input = ReadingBatch {
+            batch_id: format!("h{hour}"),
+            source: "sim".into(),
+            hour,
+            units: BTreeMap::new(),
+            rows: readings,
+        };
+        let top_class: BTreeMap<u32, u32> = input
+            .rows
+            .iter()
+            .filter_map(|r| Some((row_of(&r.item_id)?, argmax(&r.probabilities))))
+            .collect();
+        let decisions = self.call(Role::Perceiver, hour, Input::Readings(input), None, None)?;
+        for (id, event) in &decisions {
+            match event {
+                Event::LabelsRequested(req) => {
+                    self.request_events.insert(req.request_id.clone(), *id);
+                    for row in req.item_ids.iter().filter_map(|s| row_of(s)) {
+                        let r = row as usize;
+                        requests.push(LabelRequest { row });
+                        self.pending_labels.insert(
+                            (hour, row),
+                            super::PendingLabel {
+                                request_id: req.request_id.clone(),
+                                features: values[r * n..(r + 1) * n].to_vec(),
+                                slice: batch.slices.get(r).copied().unwrap_or(0),
+                            },
+                        );
+                    }
+                }
+                Event::PseudoLabelsAccepted(p) => {
+                    for row in p.item_ids.iter().filter_map(|s| row_of(s)) {
+                        let r = row as usize;
+                        let class = top_class.get(&row).copied().unwrap_or(0);
+                        let slice = batch.slices.get(r).copied().unwrap_or(0);
+                        self.pseudo.push(&values[r * n..(r + 1) * n], class, slice);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.react(hour, &decisions)
+    }
+
+    /// Appends answered rows to the label store, one `LabelsReceived` per request, and
+    /// hands each to the Trainer.
+    pub(super) fn deliver_labels(&mut self, hour: u64, answers: &[LabelAnswer]) -> Result<()> {
+        let mut groups: Vec<(String, Vec<(super::PendingLabel, u32)>)> = Vec::new();
+        for a in answers {
+            let Some(p) = self.pending_labels.remove(&(a.asked_hour, a.row)) else {
+                // The oracle answers only what was asked; an unknown answer is a bug in
+                // the simulator, and dropping it keeps the label store consistent.
+                continue;
+            };
+            match groups.iter_mut().find(|(r, _)| *r == p.request_id) {
+                Some((_, rows)) => rows.push((p, a.label)),
+                None => groups.push((p.request_id.clone(), vec![(p, a.label)])),
+            }
+        }
+        for (request_id, rows) in groups {
+            for (p, label) in &rows {
+                self.labels.push(&p.features, *label, p.slice);
+            }
+            let fact = Event::LabelsReceived(LabelsReceived {
+                request_id: request_id.clone(),
+                labels: rows.len() as u64,
+                cost: rows.len() as f64,
+            });
+            let cause = self.request_events.remove(&request_id);
+            let id = self
+                .journal
+                .fact(LABELS_STREAM, "oracle", hour, &fact, cause)?;
+            self.give(Role::Trainer, hour, Input::Event(fact), Some(id), None)?;
+        }
+        Ok(())
+    }
+
+    /// Shows the Perceiver the perceived outcomes `version` served.
+    pub(super) fn deliver_feedback(
+        &mut self,
+        hour: u64,
+        version: &str,
+        feedback: &[Feedback],
+    ) -> Result<()> {
+        let keep = self.outcome_keep_shares();
+        let share = self.config.host.feedback_share;
+        for f in feedback {
+            if let Some(n) = self.outcome_counts.get_mut(f.outcome as usize) {
+                *n += 1;
+            }
+        }
+        let outcomes: Vec<Outcome> = feedback
+            .iter()
+            .filter(|f| unit_interval(stable_hash(f.key ^ FEEDBACK_SALT)) < share)
+            .filter(|f| {
+                let p = keep.get(f.outcome as usize).copied().unwrap_or(1.0);
+                let draw = stable_hash(stable_hash(f.hour) ^ u64::from(f.row) ^ BALANCE_SALT);
+                p >= 1.0 || unit_interval(draw) < p
+            })
+            .map(|f| Outcome {
+                item_id: item_id(f.hour, f.row),
+                model_id: version.to_string(),
+                predicted: f.predicted,
+                actual: f.outcome,
+            })
+            .collect();
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let input = Input::Feedback(FeedbackBatch { hour, outcomes });
+        self.give(Role::Perceiver, hour, input, None, None)?;
+        Ok(())
+    }
+}
+
+fn argmax(p: &[f64]) -> u32 {
+    let mut best = 0;
+    for (i, x) in p.iter().enumerate() {
+        if *x > p[best] {
+            best = i;
+        }
+    }
+    best as u32
+}

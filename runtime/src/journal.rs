@@ -1,0 +1,267 @@
+//! How a host writes the agents' work into the log, and how an auditor reads it back.
+//!
+//! Every call of an agent is one atomic batch on the agent's stream (named after its
+//! role): an `InputRecorded` describing the input, then the decisions `apply` returned,
+//! each caused by that record. The record itself is caused by the input's source event
+//! (a worker's fact, another agent's decision) or, for ticks, by the decision the tick
+//! concerns, so `explain` can walk from any decision back to the evidence. Event ids are
+//! UUID v7 from virtual time and a seeded RNG: the same run writes the same log.
+
+use chrono::{DateTime, Utc};
+use ledgerloop_events::catalogue::InputRecorded;
+use ledgerloop_events::{ids, Actor, Event, ExpectedVersion, FileLog, NewEvent, StreamId};
+use ledgerloop_sim::clock::Clock;
+use ledgerloop_sim::rng::{component_rng, SimRng};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use ledgerloop_agents::releaser::{OnlineStats, RollbackCommand};
+
+use crate::blobs::BlobStore;
+use crate::error::{Error, Result};
+use crate::step::{Input, Role};
+
+/// Stream of the workers' facts (trained models, students, failures).
+pub const WORKER_STREAM: &str = "workers";
+/// Stream of the host's own facts (the policies it loaded).
+pub const HOST_STREAM: &str = "host";
+/// Stream of label deliveries from the oracle.
+pub const LABELS_STREAM: &str = "labels";
+
+/// The body of a recorded rollback command.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RollbackBody {
+    command: RollbackCommand,
+    online: OnlineStats,
+}
+
+/// Writes events with deterministic ids and virtual time.
+#[derive(Debug)]
+pub struct Journal {
+    log: FileLog,
+    blobs: BlobStore,
+    clock: Clock,
+    ids: SimRng,
+    correlation: Option<Uuid>,
+}
+
+impl Journal {
+    /// A journal on `log`, storing large inputs in `blobs`; ids derive from `seed`.
+    pub fn new(log: FileLog, blobs: BlobStore, clock: Clock, seed: u64) -> Self {
+        Self {
+            log,
+            blobs,
+            clock,
+            ids: component_rng(seed, "governed/ids"),
+            correlation: None,
+        }
+    }
+
+    /// Every later event is correlated with `run` (the run's first event).
+    pub fn correlate_with(&mut self, run: Uuid) {
+        self.correlation = Some(run);
+    }
+
+    /// The blob store.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// The log.
+    pub fn log(&self) -> &FileLog {
+        &self.log
+    }
+
+    fn next_id(&mut self, time: DateTime<Utc>) -> Uuid {
+        let mut random = [0u8; 10];
+        self.ids.fill_bytes(&mut random);
+        ids::deterministic_v7(time, random)
+    }
+
+    /// Appends facts to `stream` as `actor` at `hour`, each caused by `cause`; returns ids.
+    pub fn facts(
+        &mut self,
+        stream: &str,
+        actor: &str,
+        hour: u64,
+        events: &[Event],
+        cause: Option<Uuid>,
+    ) -> Result<Vec<Uuid>> {
+        let time = self.clock.time_of(hour);
+        let mut batch = Vec::with_capacity(events.len());
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            let id = self.next_id(time);
+            batch.push(self.envelope(id, time, actor, e, cause)?);
+            out.push(id);
+        }
+        self.log
+            .append(&StreamId::new(stream)?, ExpectedVersion::Any, batch)?;
+        Ok(out)
+    }
+
+    /// Appends one fact; returns its id.
+    pub fn fact(
+        &mut self,
+        stream: &str,
+        actor: &str,
+        hour: u64,
+        event: &Event,
+        cause: Option<Uuid>,
+    ) -> Result<Uuid> {
+        let ids = self.facts(stream, actor, hour, std::slice::from_ref(event), cause)?;
+        Ok(ids[0])
+    }
+
+    fn envelope(
+        &self,
+        id: Uuid,
+        time: DateTime<Utc>,
+        actor: &str,
+        event: &Event,
+        cause: Option<Uuid>,
+    ) -> Result<NewEvent> {
+        let mut new = NewEvent::new(id, time, Actor::new(actor, "sim"), event)?;
+        if let Some(c) = cause {
+            new = new.caused_by(c);
+        }
+        if let Some(run) = self.correlation {
+            new = new.correlated_with(run);
+        }
+        Ok(new)
+    }
+
+    /// Records one call of `role`: the input (caused by `cause`) and its decisions, in
+    /// one batch. Returns the record's id and the decisions' ids.
+    pub fn call(
+        &mut self,
+        role: Role,
+        hour: u64,
+        input: &Input,
+        source: Option<Uuid>,
+        cause: Option<Uuid>,
+        decisions: &[Event],
+    ) -> Result<(Uuid, Vec<Uuid>)> {
+        let record = self.record_of(role, hour, input, source)?;
+        let time = self.clock.time_of(hour);
+        let record_id = self.next_id(time);
+        let mut batch = vec![self.envelope(
+            record_id,
+            time,
+            role.name(),
+            &Event::InputRecorded(record),
+            cause.or(source),
+        )?];
+        let mut ids = Vec::with_capacity(decisions.len());
+        for d in decisions {
+            let id = self.next_id(time);
+            batch.push(self.envelope(id, time, role.name(), d, Some(record_id))?);
+            ids.push(id);
+        }
+        self.log
+            .append(&StreamId::new(role.name())?, ExpectedVersion::Any, batch)?;
+        Ok((record_id, ids))
+    }
+
+    fn record_of(
+        &self,
+        role: Role,
+        hour: u64,
+        input: &Input,
+        source: Option<Uuid>,
+    ) -> Result<InputRecorded> {
+        let mut record = InputRecorded {
+            agent: role.name().to_string(),
+            kind: input.kind().to_string(),
+            hour,
+            source_event_id: source.map(|s| s.to_string()),
+            ..InputRecorded::default()
+        };
+        let needs_source = matches!(
+            input,
+            Input::Event(_) | Input::Fold(_) | Input::Verdict { .. }
+        );
+        if needs_source && source.is_none() {
+            return Err(Error::Replay {
+                stream: role.name().to_string(),
+                sequence: 0,
+                reason: format!("a {} input needs its source event id", input.kind()),
+            });
+        }
+        match input {
+            Input::Readings(b) => self.blob(&mut record, &serde_json::to_vec(b)?)?,
+            Input::Feedback(f) => self.blob(&mut record, &serde_json::to_vec(f)?)?,
+            Input::Report(r) => record.body = serde_json::to_value(r)?,
+            Input::Verdict { online, .. } | Input::Analyse(online) => {
+                record.body = serde_json::to_value(online)?
+            }
+            Input::Rollback { command, online } => {
+                record.body = serde_json::to_value(RollbackBody {
+                    command: command.clone(),
+                    online: online.clone(),
+                })?
+            }
+            Input::Event(_) | Input::Fold(_) | Input::Tick => {}
+        }
+        Ok(record)
+    }
+
+    fn blob(&self, record: &mut InputRecorded, bytes: &[u8]) -> Result<()> {
+        record.blob_sha256 = Some(self.blobs.put(bytes)?);
+        record.blob_bytes = bytes.len() as u64;
+        Ok(())
+    }
+}
+
+/// Rebuilds the input an `InputRecorded` describes. `source` is the event its
+/// `source_event_id` names (looked up by the caller), `blobs` holds large inputs.
+pub fn input_of(
+    record: &InputRecorded,
+    source: Option<&Event>,
+    blobs: &BlobStore,
+) -> std::result::Result<Input, String> {
+    let need_source = || {
+        source
+            .cloned()
+            .ok_or_else(|| format!("{} input without a readable source event", record.kind))
+    };
+    let blob = || -> std::result::Result<Vec<u8>, String> {
+        let sha = record
+            .blob_sha256
+            .as_deref()
+            .ok_or_else(|| format!("{} input without a blob", record.kind))?;
+        blobs.get(sha).map_err(|e| e.to_string())
+    };
+    let body = |v: &serde_json::Value| v.clone();
+    Ok(match record.kind.as_str() {
+        "reading_batch" => {
+            Input::Readings(serde_json::from_slice(&blob()?).map_err(|e| e.to_string())?)
+        }
+        "feedback_batch" => {
+            Input::Feedback(serde_json::from_slice(&blob()?).map_err(|e| e.to_string())?)
+        }
+        "event" => Input::Event(need_source()?),
+        "fold" => Input::Fold(need_source()?),
+        "tick" => Input::Tick,
+        "evaluation_report" => {
+            Input::Report(serde_json::from_value(body(&record.body)).map_err(|e| e.to_string())?)
+        }
+        "verdict" => Input::Verdict {
+            verdict: need_source()?,
+            online: serde_json::from_value(body(&record.body)).map_err(|e| e.to_string())?,
+        },
+        "analyse" => {
+            Input::Analyse(serde_json::from_value(body(&record.body)).map_err(|e| e.to_string())?)
+        }
+        "rollback" => {
+            let b: RollbackBody =
+                serde_json::from_value(body(&record.body)).map_err(|e| e.to_string())?;
+            Input::Rollback {
+                command: b.command,
+                online: b.online,
+            }
+        }
+        other => return Err(format!("unknown input kind `{other}`")),
+    })
+}

@@ -1,0 +1,29 @@
+//! ledgerloop-runtime: the hosts that run the six agents, and the auditor.
+//!
+//! What lives where:
+//! - [`step`]: the one function that hands an input to an agent ([`step::apply`]),
+//!   shared by hosts and the auditor so both reach the same decisions;
+//! - [`journal`]: how each agent call is written to the log (`InputRecorded` + the
+//!   decisions, one batch) and how an auditor rebuilds the input;
+//! - [`blobs`]: content-addressed storage of large inputs and model weights;
+//! - [`config`]: the agents' policy file (`scenarios/agents/*.toml`) and host settings;
+//! - [`data`]: label, pseudo-label and warm-up row stores, the feature transform, the
+//!   served models;
+//! - [`workers`]: training, evaluation and distillation with `ledgerloop-models`;
+//! - [`host`]: [`host::GovernedPolicy`], the sim host, a simulator `Policy`;
+//! - [`audit`]: re-derives every decision of a log from its recorded inputs;
+//! - [`explain`]: the causal chain of an event or a model version.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod blobs;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod explain;
+pub mod host;
+pub mod journal;
+pub mod step;
+pub mod workers;
+
+pub use error::{Error, Result};

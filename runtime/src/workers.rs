@@ -1,0 +1,321 @@
+//! The workers: the expensive work decisions ask for, done with `ledgerloop-models`.
+//!
+//! Each worker is a plain function of its request and the host's data, seeded from the
+//! request, so re-running it (`audit --deep`) reproduces the artifact's hash. The sim
+//! host calls them synchronously; a failure (bad parent, divergence to NaN) is returned
+//! as an error and recorded by the host as a `TrainingFailed` fact.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ledgerloop_agents::evaluator::{EvaluationReport, PairedAccuracy};
+use ledgerloop_agents::trainer::{Strategy, TrainingJob};
+use ledgerloop_events::catalogue::{DistillationStarted, ModelTrained, StudentDistilled};
+use ledgerloop_models::compress::{distill, DistillConfig};
+use ledgerloop_models::quant::QuantizedMlp;
+use ledgerloop_models::{FineTuneMode, MlpConfig, Model as _, TabularModel, TrainConfig};
+use rand::seq::index::sample;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::HostSettings;
+use crate::data::{FeatureTransform, RowStore, ServedModel};
+use crate::error::{model, Error, Result};
+
+/// Family name written into `ModelTrained` for the served MLP.
+pub const TEACHER_FAMILY: &str = "tabular";
+
+/// What a training job reads.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainingData<'a> {
+    /// Warm-up rows the first model trained on (the head of the replay pool).
+    pub warmup: &'a RowStore,
+    /// Oracle labels in arrival order.
+    pub labels: &'a RowStore,
+    /// Accepted pseudo-labels in acceptance order.
+    pub pseudo: &'a RowStore,
+    /// Classes.
+    pub n_classes: usize,
+    /// Raw -> model inputs.
+    pub transform: &'a Arc<FeatureTransform>,
+}
+
+/// The rows a job trains on: its fresh labels, its pseudo-labels and a seeded replay
+/// sample of the pool (warm-up rows, then the labels earlier jobs used).
+pub fn compose(job: &TrainingJob, data: &TrainingData<'_>) -> Result<RowStore> {
+    let c = &job.composition;
+    let fresh_to = c.fresh_labels.to as usize;
+    if fresh_to > data.labels.len() || c.pseudo_labels.to as usize > data.pseudo.len() {
+        return Err(job_error(job, "asks for rows the host has not received"));
+    }
+    let mut rows = data.labels.range(c.fresh_labels.from as usize, fresh_to);
+    rows.extend(
+        &data
+            .pseudo
+            .range(c.pseudo_labels.from as usize, c.pseudo_labels.to as usize),
+    );
+    let pool = c.replay_pool_rows as usize;
+    let warm = data.warmup.len();
+    if pool > warm + data.labels.len() || c.replay_rows > c.replay_pool_rows {
+        return Err(job_error(job, "replay pool larger than the rows held"));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(job.seed);
+    let mut picks = sample(&mut rng, pool, c.replay_rows as usize).into_vec();
+    picks.sort_unstable();
+    for i in picks {
+        if i < warm {
+            rows.push_from(data.warmup, i);
+        } else {
+            rows.push_from(data.labels, i - warm);
+        }
+    }
+    Ok(rows)
+}
+
+fn job_error(job: &TrainingJob, reason: &str) -> Error {
+    Error::Replay {
+        stream: "workers".into(),
+        sequence: 0,
+        reason: format!("{}: {reason}", job.job_id),
+    }
+}
+
+/// Trains the first model of a run on the warm-up rows.
+pub fn train_initial(
+    rows: &RowStore,
+    n_classes: usize,
+    transform: &Arc<FeatureTransform>,
+    settings: &HostSettings,
+    seed: u64,
+) -> Result<ServedModel> {
+    let cfg = MlpConfig {
+        n_features: rows.n_features,
+        n_classes,
+        hidden: settings.hidden_layers.clone(),
+    };
+    let opts = TrainConfig {
+        seed,
+        max_epochs: settings.max_epochs,
+        batch_size: settings.batch_size,
+        learning_rate: settings.learning_rate,
+        ..TrainConfig::default()
+    };
+    let data = transform.dataset(rows, n_classes);
+    let (m, _) = TabularModel::fit(&cfg, &data, None, &opts).map_err(model("initial fit"))?;
+    ServedModel::new(m, transform.clone())
+}
+
+/// Runs one training job; returns the model and the `ModelTrained` fact.
+pub fn train(
+    job: &TrainingJob,
+    data: &TrainingData<'_>,
+    parent: Option<&ServedModel>,
+    settings: &HostSettings,
+) -> Result<(ServedModel, ModelTrained)> {
+    if job.federated.is_some() {
+        return Err(job_error(job, "federated jobs are not run by the sim host"));
+    }
+    let rows = compose(job, data)?;
+    if rows.is_empty() {
+        return Err(job_error(job, "the composed data set is empty"));
+    }
+    let dataset = data.transform.dataset(&rows, data.n_classes);
+    let warm = TrainConfig {
+        seed: job.seed,
+        max_epochs: settings.fine_tune_epochs,
+        batch_size: settings.batch_size,
+        learning_rate: settings.fine_tune_learning_rate,
+        ..TrainConfig::default()
+    };
+    let what = format!("{} ({})", job.job_id, job.strategy.name());
+    let parent_model = || {
+        parent
+            .map(|p| p.model.clone())
+            .ok_or_else(|| job_error(job, "the parent model is not loaded"))
+    };
+    let (trained, report) = match job.strategy {
+        Strategy::Full => {
+            let cfg = MlpConfig {
+                n_features: rows.n_features,
+                n_classes: data.n_classes,
+                hidden: settings.hidden_layers.clone(),
+            };
+            let opts = TrainConfig {
+                max_epochs: settings.max_epochs,
+                learning_rate: settings.learning_rate,
+                ..warm
+            };
+            TabularModel::fit(&cfg, &dataset, None, &opts).map_err(model(what))?
+        }
+        strategy => {
+            let fine_tune = match strategy {
+                Strategy::HeadOnly => FineTuneMode::HeadOnly,
+                Strategy::Lora => FineTuneMode::Lora {
+                    rank: job.lora_rank.max(1) as usize,
+                    alpha: 2.0 * job.lora_rank.max(1) as f32,
+                },
+                _ => FineTuneMode::Full,
+            };
+            let opts = TrainConfig { fine_tune, ..warm };
+            parent_model()?
+                .fine_tune(&dataset, None, &opts)
+                .map_err(model(what))?
+        }
+    };
+    let served = ServedModel::new(trained, data.transform.clone())?;
+    let mut metrics = BTreeMap::new();
+    metrics.insert("train_rows".to_string(), rows.len() as f64);
+    metrics.insert("epochs".to_string(), report.epochs.len() as f64);
+    if let Some(last) = report.epochs.last() {
+        metrics.insert("train_loss".to_string(), last.train_loss);
+        if let Some(v) = last.valid_accuracy {
+            metrics.insert("valid_accuracy".to_string(), v);
+        }
+    }
+    let fact = ModelTrained {
+        job_id: job.job_id.clone(),
+        model_id: served.model_id.clone(),
+        family: TEACHER_FAMILY.to_string(),
+        artifact_sha256: served.artifact_sha256.clone(),
+        dataset_hash: job.dataset_hash.clone(),
+        parent_model_id: job.parent_model_id.clone(),
+        parameter_count: served.model.parameter_count() as u64,
+        metrics,
+    };
+    Ok((served, fact))
+}
+
+/// Candidate and champion on the same rows: accuracies and McNemar's discordant pairs.
+fn paired(candidate: &[u32], champion: &[u32], truth: &[u32]) -> (PairedAccuracy, u64, u64) {
+    let n = truth.len();
+    let (mut cand, mut champ, mut only_cand, mut only_champ) = (0u64, 0u64, 0u64, 0u64);
+    for i in 0..n {
+        let a = candidate[i] == truth[i];
+        let b = champion[i] == truth[i];
+        cand += u64::from(a);
+        champ += u64::from(b);
+        only_cand += u64::from(a && !b);
+        only_champ += u64::from(b && !a);
+    }
+    let rate = |k: u64| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+    (
+        PairedAccuracy {
+            candidate_accuracy: rate(cand),
+            champion_accuracy: rate(champ),
+            samples: n as u64,
+        },
+        only_cand,
+        only_champ,
+    )
+}
+
+/// Measures `candidate` against `champion` on the time-held-out labels, the
+/// old-distribution holdout and per slice.
+pub fn evaluate(
+    candidate: &ServedModel,
+    champion: &ServedModel,
+    heldout: &RowStore,
+    old_holdout: &RowStore,
+    slice_names: &[String],
+) -> Result<EvaluationReport> {
+    let cand = candidate.classes(&heldout.features)?;
+    let champ = champion.classes(&heldout.features)?;
+    let (heldout_acc, b, c) = paired(&cand, &champ, &heldout.labels);
+    let old_cand = candidate.classes(&old_holdout.features)?;
+    let old_champ = champion.classes(&old_holdout.features)?;
+    let (old_acc, _, _) = paired(&old_cand, &old_champ, &old_holdout.labels);
+    let mut slices = BTreeMap::new();
+    for (s, name) in slice_names.iter().enumerate() {
+        let rows: Vec<usize> = (0..heldout.len())
+            .filter(|i| heldout.slices[*i] as usize == s)
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let pick = |v: &[u32]| rows.iter().map(|i| v[*i]).collect::<Vec<u32>>();
+        let (acc, _, _) = paired(&pick(&cand), &pick(&champ), &pick(&heldout.labels));
+        slices.insert(name.clone(), acc);
+    }
+    Ok(EvaluationReport {
+        candidate_model_id: candidate.model_id.clone(),
+        champion_model_id: champion.model_id.clone(),
+        heldout: heldout_acc,
+        candidate_only_correct: b,
+        champion_only_correct: c,
+        old_holdout: old_acc,
+        slices,
+        candidate_size_bytes: candidate.size_bytes,
+        // Wall-clock latency would make the log differ between identical runs, so the
+        // sim host records none; see `HostSettings::latency_probe_rows` for the mesh.
+        candidate_latency_us: 0.0,
+    })
+}
+
+/// Distils `teacher` into the edge student `started` asks for, quantised to int8 when
+/// asked; `rows` is the transfer set (recent labels and warm-up rows).
+pub fn distil(
+    started: &DistillationStarted,
+    teacher: &ServedModel,
+    rows: &RowStore,
+    n_classes: usize,
+    transform: &FeatureTransform,
+    settings: &HostSettings,
+) -> Result<StudentDistilled> {
+    let what = format!("{} (teacher {})", started.job_id, started.teacher_model_id);
+    let student_cfg = MlpConfig {
+        n_features: rows.n_features,
+        n_classes,
+        hidden: settings.student_hidden_layers.clone(),
+    };
+    let cfg = DistillConfig {
+        temperature: started.temperature,
+        alpha: started.alpha,
+        train: TrainConfig {
+            seed: started.seed,
+            max_epochs: settings.fine_tune_epochs,
+            batch_size: settings.batch_size,
+            learning_rate: settings.learning_rate,
+            ..TrainConfig::default()
+        },
+    };
+    let data = transform.dataset(rows, n_classes);
+    let (student, _) = distill(&teacher.model, &student_cfg, &data, None, None, &cfg)
+        .map_err(model(what.clone()))?;
+    let (artifact, size_bytes) = if started.quantize_int8 {
+        let q = QuantizedMlp::from_model(&student).map_err(model(what.clone()))?;
+        (
+            q.to_artifact().map_err(model(what.clone()))?,
+            q.size_bytes() as u64,
+        )
+    } else {
+        let a = student.to_artifact().map_err(model(what.clone()))?;
+        let size = a.weights.len() as u64;
+        (a, size)
+    };
+    let teacher_pred = teacher
+        .model
+        .predict(&data.features)
+        .map_err(model(what.clone()))?;
+    let student_pred = student.predict(&data.features).map_err(model(what))?;
+    let agree = teacher_pred
+        .iter()
+        .zip(&student_pred)
+        .filter(|(a, b)| a == b)
+        .count();
+    let correct = |p: &[u32]| p.iter().zip(&data.labels).filter(|(a, b)| a == b).count();
+    let n = data.labels.len().max(1) as f64;
+    let mut metrics = BTreeMap::new();
+    metrics.insert("agreement_with_teacher".into(), agree as f64 / n);
+    metrics.insert("teacher_accuracy".into(), correct(&teacher_pred) as f64 / n);
+    metrics.insert("student_accuracy".into(), correct(&student_pred) as f64 / n);
+    metrics.insert("transfer_rows".into(), data.labels.len() as f64);
+    Ok(StudentDistilled {
+        job_id: started.job_id.clone(),
+        teacher_model_id: started.teacher_model_id.clone(),
+        model_id: artifact.manifest.model_id.clone(),
+        artifact_sha256: artifact.manifest.weights_sha256.clone(),
+        size_bytes,
+        teacher_size_bytes: teacher.size_bytes,
+        metrics,
+    })
+}
