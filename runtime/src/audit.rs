@@ -24,6 +24,8 @@ use crate::error::{Error, Result};
 use crate::journal::input_of;
 use crate::step::{apply, Role, States};
 
+pub mod deep;
+
 /// Mismatches listed in full; beyond this only the count grows.
 pub const MAX_LISTED_MISMATCHES: usize = 100;
 
@@ -63,6 +65,8 @@ pub struct AuditReport {
     pub mismatches: Vec<Mismatch>,
     /// All mismatches found.
     pub mismatch_count: u64,
+    /// The workers re-run (`--deep`).
+    pub deep: Option<deep::DeepReport>,
 }
 
 impl AuditReport {
@@ -78,7 +82,9 @@ impl AuditReport {
 
     /// True when every decision was re-derived and nothing mismatched.
     pub fn passed(&self) -> bool {
-        self.mismatch_count == 0 && self.decisions_rederived() == self.decisions_recorded()
+        self.mismatch_count == 0
+            && self.decisions_rederived() == self.decisions_recorded()
+            && self.deep.as_ref().is_none_or(deep::DeepReport::passed)
     }
 
     fn mismatch(&mut self, m: Mismatch) {
@@ -89,29 +95,27 @@ impl AuditReport {
     }
 }
 
-/// Audits the log in `log_dir`, reading stored inputs from `inputs_dir`. Damage to the
-/// log itself (checksums, chains) is returned as the log's error; decisions that do not
-/// follow are reported in the result.
-pub fn audit(log_dir: &Path, inputs_dir: &Path) -> Result<AuditReport> {
+/// Audits the log in `log_dir`, reading stored inputs from `inputs_dir`; `deep` also
+/// re-runs every worker ([`deep`]). Damage to the log itself (checksums, chains) is
+/// returned as the log's error; decisions that do not follow are reported in the result.
+pub fn audit(log_dir: &Path, inputs_dir: &Path, deep: bool) -> Result<AuditReport> {
     let verified = verify(log_dir, VerifyOptions::default())?;
     let log = FileLog::open_read_only(log_dir)?;
-    let mut events: HashMap<Uuid, Event> = HashMap::new();
-    let mut streams: BTreeMap<String, Vec<(RecordedEvent, Event)>> = BTreeMap::new();
-    let mut policies = None;
+    let mut order: Vec<(RecordedEvent, Event)> = Vec::new();
     for recorded in log.read_all(0)? {
         let recorded = recorded?;
         let event = recorded.decode()?;
-        if let Event::PoliciesLoaded(p) = &event {
-            policies.get_or_insert_with(|| p.policies.clone());
-        }
-        events.insert(recorded.id, event.clone());
-        if Role::parse(recorded.stream.as_str()).is_some() {
-            streams
-                .entry(recorded.stream.as_str().to_string())
-                .or_default()
-                .push((recorded, event));
-        }
+        order.push((recorded, event));
     }
+    let by_id: HashMap<Uuid, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(i, (r, _))| (r.id, i))
+        .collect();
+    let policies = order.iter().find_map(|(_, e)| match e {
+        Event::PoliciesLoaded(p) => Some(p.policies.clone()),
+        _ => None,
+    });
     let policies = policies.ok_or_else(|| Error::InvalidPolicy {
         path: log_dir.to_path_buf(),
         reason: "the log holds no PoliciesLoaded event: it was not written by a host".into(),
@@ -130,16 +134,26 @@ pub fn audit(log_dir: &Path, inputs_dir: &Path) -> Result<AuditReport> {
         events: verified.events,
         ..AuditReport::default()
     };
+    let loaded = deep::Loaded {
+        order: &order,
+        by_id: &by_id,
+    };
     for role in Role::ALL {
-        let stream = streams.remove(role.name()).unwrap_or_default();
-        let counts = replay_stream(&agents, role, &stream, &events, &blobs, &mut report);
+        let stream: Vec<&(RecordedEvent, Event)> = order
+            .iter()
+            .filter(|(r, _)| r.stream.as_str() == role.name())
+            .collect();
+        let counts = replay_stream(&agents, role, &stream, &loaded, &blobs, &mut report);
         report.agents.insert(role.name().to_string(), counts);
+    }
+    if deep {
+        report.deep = Some(deep::deep(&loaded, &blobs, &config));
     }
     Ok(report)
 }
 
 /// Splits a stream into (input record, decisions that follow it).
-fn calls(stream: &[(RecordedEvent, Event)]) -> Vec<(usize, usize)> {
+fn calls(stream: &[&(RecordedEvent, Event)]) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < stream.len() {
@@ -156,15 +170,15 @@ fn calls(stream: &[(RecordedEvent, Event)]) -> Vec<(usize, usize)> {
 fn replay_stream(
     agents: &crate::step::Agents,
     role: Role,
-    stream: &[(RecordedEvent, Event)],
-    events: &HashMap<Uuid, Event>,
+    stream: &[&(RecordedEvent, Event)],
+    loaded: &deep::Loaded<'_>,
     blobs: &BlobStore,
     report: &mut AuditReport,
 ) -> AgentAudit {
     let mut states = States::default();
     let mut counts = AgentAudit::default();
     for (start, end) in calls(stream) {
-        let (head, event) = &stream[start];
+        let (head, event) = stream[start];
         let recorded = &stream[start + 1..end];
         counts.decisions_recorded += recorded.len() as u64;
         let mismatch = |reason: String| Mismatch {
@@ -181,7 +195,7 @@ fn replay_stream(
             continue;
         };
         counts.inputs += 1;
-        match rederive(agents, &mut states, role, record, events, blobs) {
+        match rederive(agents, &mut states, role, record, loaded, blobs) {
             Ok(derived) => {
                 let (same, reason) = compare(&derived, recorded, head.id);
                 counts.decisions_rederived += same;
@@ -200,15 +214,17 @@ fn rederive(
     states: &mut States,
     role: Role,
     record: &InputRecorded,
-    events: &HashMap<Uuid, Event>,
+    loaded: &deep::Loaded<'_>,
     blobs: &BlobStore,
 ) -> std::result::Result<Vec<Event>, String> {
     let source = match &record.source_event_id {
         Some(id) => {
             let id = Uuid::parse_str(id).map_err(|e| format!("source id {id}: {e}"))?;
             Some(
-                events
+                loaded
+                    .by_id
                     .get(&id)
+                    .map(|i| &loaded.order[*i].1)
                     .ok_or_else(|| format!("source event {id} is not in the log"))?,
             )
         }
@@ -222,7 +238,7 @@ fn rederive(
 /// first difference.
 fn compare(
     derived: &[Event],
-    recorded: &[(RecordedEvent, Event)],
+    recorded: &[&(RecordedEvent, Event)],
     input_id: Uuid,
 ) -> (u64, Option<String>) {
     let mut same = 0;

@@ -17,6 +17,7 @@ use ledgerloop_agents::trainer::{Trainer, TrainerPolicy};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::host::OperatorCommand;
 use crate::step::Agents;
 
 /// Settings of the sim host itself (how workers train and evaluate, what the Perceiver
@@ -58,12 +59,19 @@ pub struct HostSettings {
     /// Hours after training at which a candidate is evaluated on however many held-out
     /// labels exist (at least `eval_floor_rows`), so evaluation cannot stall.
     pub eval_max_wait_hours: u64,
+    /// Class-balance the time-held-out set (as many of the newest rows per class as the
+    /// rarest class has), so the Evaluator's held-out and slice accuracies are balanced
+    /// accuracies, the metric the ONT scenario scores.
+    pub balance_heldout: bool,
     /// Fewest held-out labels an evaluation runs on.
     pub eval_floor_rows: usize,
     /// Most held-out labels an evaluation reads (the newest).
     pub eval_max_rows: usize,
     /// Rows scored to measure a candidate's per-prediction latency.
     pub latency_probe_rows: usize,
+    /// Operator commands given at fixed hours (rollback, approve), for studying
+    /// interventions offline; empty in normal runs.
+    pub operator_commands: Vec<OperatorCommand>,
 }
 
 impl Default for HostSettings {
@@ -82,9 +90,11 @@ impl Default for HostSettings {
             warmup_holdout_share: 0.2,
             eval_min_rows: 600,
             eval_max_wait_hours: 72,
+            balance_heldout: false,
             eval_floor_rows: 100,
             eval_max_rows: 4000,
             latency_probe_rows: 256,
+            operator_commands: Vec::new(),
         }
     }
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use ledgerloop_models::{Model as _, TabularDataset, TabularModel};
 use ledgerloop_sim::data::{Inputs, TaskShape};
 use ledgerloop_sim::learner::Classifier;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{model, Result};
 
@@ -85,6 +86,78 @@ impl RowStore {
     }
 }
 
+/// Rows as recorded beside the event that delivered them: the rows, and for the
+/// warm-up set the facts a deep audit needs to redo the first fit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RowsRecord {
+    /// Columns per row.
+    pub n_features: usize,
+    /// Raw features, row-major.
+    pub features: Vec<f32>,
+    /// Label per row.
+    pub labels: Vec<u32>,
+    /// Slice per row.
+    pub slices: Vec<u16>,
+    /// Warm-up only: rows `[0, train_rows)` trained the first model, the rest are the
+    /// old-distribution holdout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_rows: Option<usize>,
+    /// Warm-up only: which columns are log-scaled, the classes and slice names, and the
+    /// seed of the first fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub world: Option<WorldFacts>,
+}
+
+/// What the host knew of the world at the start.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorldFacts {
+    /// Per column, whether it is log-scaled.
+    pub log_scale: Vec<bool>,
+    /// Number of classes.
+    pub n_classes: usize,
+    /// Slice names.
+    pub slice_names: Vec<String>,
+    /// Seed of the first fit.
+    pub seed: u64,
+}
+
+impl RowsRecord {
+    /// The record of a store's rows.
+    pub fn of(rows: &RowStore) -> Self {
+        Self {
+            n_features: rows.n_features,
+            features: rows.features.clone(),
+            labels: rows.labels.clone(),
+            slices: rows.slices.clone(),
+            train_rows: None,
+            world: None,
+        }
+    }
+
+    /// The rows as a store, refusing inconsistent lengths.
+    pub fn store(&self) -> std::result::Result<RowStore, String> {
+        let n = self.labels.len();
+        if self.n_features == 0
+            || self.features.len() != n * self.n_features
+            || self.slices.len() != n
+        {
+            return Err(format!(
+                "rows record: {} values, {} labels, {} slices for {} columns",
+                self.features.len(),
+                n,
+                self.slices.len(),
+                self.n_features
+            ));
+        }
+        Ok(RowStore {
+            n_features: self.n_features,
+            features: self.features.clone(),
+            labels: self.labels.clone(),
+            slices: self.slices.clone(),
+        })
+    }
+}
+
 /// The transform from raw readings to model inputs: `ln(1 + max(x, 0))` for the heavy-
 /// tailed counters the world marks `log_scale`, identity otherwise. Standardisation is
 /// inside each model.
@@ -99,6 +172,16 @@ impl FeatureTransform {
         Self {
             log_scale: shape.features.iter().map(|f| f.log_scale).collect(),
         }
+    }
+
+    /// The transform from recorded flags.
+    pub fn from_flags(log_scale: Vec<bool>) -> Self {
+        Self { log_scale }
+    }
+
+    /// Which columns are log-scaled.
+    pub fn log_scale(&self) -> &[bool] {
+        &self.log_scale
     }
 
     /// Columns per row.

@@ -41,6 +41,9 @@ pub struct Link {
     pub decision: bool,
     /// The payload (evidence and rule included).
     pub payload: serde_json::Value,
+    /// Other decisions taken on the same input (e.g. the `DriftDetected` beside a
+    /// `RetrainRequested`), as (event type, payload).
+    pub siblings: Vec<(String, serde_json::Value)>,
 }
 
 impl Link {
@@ -55,6 +58,7 @@ impl Link {
             event_type: r.event_type.clone(),
             decision: event.decision().is_some(),
             payload: serde_json::from_slice(&r.payload).unwrap_or(serde_json::Value::Null),
+            siblings: Vec::new(),
         }
     }
 }
@@ -64,6 +68,7 @@ impl Link {
 pub fn explain(log_dir: &Path, target: &str) -> Result<Vec<Link>> {
     let log = FileLog::open_read_only(log_dir)?;
     let mut by_id: HashMap<Uuid, (RecordedEvent, Event)> = HashMap::new();
+    let mut children: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
     let mut promoted = None;
     let mut trained = None;
     let wanted = Uuid::parse_str(target).ok();
@@ -77,6 +82,9 @@ pub fn explain(log_dir: &Path, target: &str) -> Result<Vec<Link>> {
                 trained = Some(r.id)
             }
             _ => {}
+        }
+        if let Some(c) = r.causation_id {
+            children.entry(c).or_default().push(r.id);
         }
         by_id.insert(r.id, (r, event));
     }
@@ -98,7 +106,19 @@ pub fn explain(log_dir: &Path, target: &str) -> Result<Vec<Link>> {
         if chain.len() >= MAX_CHAIN_EVENTS || chain.iter().any(|l: &Link| l.id == id) {
             break;
         }
-        chain.push(Link::of(r, event));
+        let mut link = Link::of(r, event);
+        if let (true, Some(cause)) = (link.decision, r.causation_id) {
+            for sibling in children.get(&cause).into_iter().flatten() {
+                match by_id.get(sibling) {
+                    Some((s, e)) if s.id != id && e.decision().is_some() => {
+                        let payload = serde_json::from_slice(&s.payload).unwrap_or_default();
+                        link.siblings.push((s.event_type.clone(), payload));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        chain.push(link);
         next = r.causation_id;
     }
     Ok(chain)
@@ -115,7 +135,16 @@ pub fn render(link: &Link) -> String {
         link.time,
         if link.decision { "decision" } else { "fact" }
     );
-    if let serde_json::Value::Object(map) = &link.payload {
+    render_payload(&mut out, &link.payload);
+    for (event_type, payload) in &link.siblings {
+        out.push_str(&format!("\n    decided on the same input: {event_type}"));
+        render_payload(&mut out, payload);
+    }
+    out
+}
+
+fn render_payload(out: &mut String, payload: &serde_json::Value) {
+    if let serde_json::Value::Object(map) = payload {
         for (k, v) in map {
             let text = match v {
                 serde_json::Value::String(s) => format!("\"{}\"", clip(s, 120)),
@@ -127,7 +156,6 @@ pub fn render(link: &Link) -> String {
             out.push_str(&format!("\n    {k}: {text}"));
         }
     }
-    out
 }
 
 /// `s` cut to at most `max` bytes at a character boundary, with `...` when cut.

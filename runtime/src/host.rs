@@ -12,9 +12,11 @@
 //!   comes back (label requests, pseudo-labels); label deliveries.
 //! * `host/evaluate.rs`: candidates waiting for time-held-out labels, and their
 //!   evaluation.
+//! * `host/operator.rs`: rollback and approval commands (scheduled in a simulation).
 
 mod deliver;
 mod evaluate;
+mod operator;
 mod perceive;
 
 use std::collections::BTreeMap;
@@ -40,6 +42,7 @@ use crate::step::{Agents, Input, Role, States};
 use crate::workers;
 
 pub use evaluate::Candidate;
+pub use operator::{OperatorAction, OperatorCommand, OPERATOR_STREAM};
 pub use perceive::PendingLabel;
 
 /// Name of the policy in the simulator's summary.
@@ -235,13 +238,25 @@ impl GovernedPolicy {
         self.journal.correlate_with(id);
         self.route = ServingRoute::champion(first.model_id.clone());
         self.models.insert(first.model_id.clone(), Arc::new(first));
-        self.give(
-            Role::Trainer,
-            0,
-            Input::Fold(baseline.clone()),
-            Some(id),
-            None,
-        )?;
+        let mut warmup = crate::data::RowsRecord::of(&self.warmup);
+        warmup
+            .features
+            .extend_from_slice(&self.old_holdout.features);
+        warmup.labels.extend_from_slice(&self.old_holdout.labels);
+        warmup.slices.extend_from_slice(&self.old_holdout.slices);
+        warmup.train_rows = Some(self.warmup.len());
+        warmup.world = Some(crate::data::WorldFacts {
+            log_scale: self.transform.log_scale().to_vec(),
+            n_classes: self.n_classes,
+            slice_names: self.slice_names.clone(),
+            seed: self.seed,
+        });
+        let input = Input::Rows {
+            event: baseline.clone(),
+            fold_only: true,
+            rows: Box::new(warmup),
+        };
+        self.give(Role::Trainer, 0, input, Some(id), None)?;
         self.give(
             Role::Releaser,
             0,
@@ -328,7 +343,8 @@ impl Policy for GovernedPolicy {
         requests: &mut Vec<LabelRequest>,
     ) -> ledgerloop_sim::Result<()> {
         self.hour = batch.hour;
-        self.perceive(batch, requests)
+        self.scheduled_commands(batch.hour)
+            .and_then(|()| self.perceive(batch, requests))
             .and_then(|()| self.hourly(batch.hour))
             .map_err(|e| self.policy_error(e))
     }

@@ -192,6 +192,12 @@ impl Journal {
         match input {
             Input::Readings(b) => self.blob(&mut record, &serde_json::to_vec(b)?)?,
             Input::Feedback(f) => self.blob(&mut record, &serde_json::to_vec(f)?)?,
+            Input::Rows {
+                rows, fold_only, ..
+            } => {
+                self.blob(&mut record, &serde_json::to_vec(rows)?)?;
+                record.body = serde_json::json!({ "fold_only": fold_only });
+            }
             Input::Report(r) => record.body = serde_json::to_value(r)?,
             Input::Verdict { online, .. } | Input::Analyse(online) => {
                 record.body = serde_json::to_value(online)?
@@ -243,6 +249,11 @@ pub fn input_of(
         }
         "event" => Input::Event(need_source()?),
         "fold" => Input::Fold(need_source()?),
+        "rows" => Input::Rows {
+            event: need_source()?,
+            fold_only: record.body.get("fold_only").and_then(|v| v.as_bool()) == Some(true),
+            rows: serde_json::from_slice(&blob()?).map_err(|e| e.to_string())?,
+        },
         "tick" => Input::Tick,
         "evaluation_report" => {
             Input::Report(serde_json::from_value(body(&record.body)).map_err(|e| e.to_string())?)

@@ -82,6 +82,17 @@ pub enum Input {
     Event(Event),
     /// A logged event the agent only folds into its state.
     Fold(Event),
+    /// A logged event delivered with the data rows it stands for (a label delivery, the
+    /// warm-up set), recorded so `audit --deep` can re-run the workers. The agent sees
+    /// only the event: it is decided on, or only folded when `fold_only`.
+    Rows {
+        /// The event.
+        event: Event,
+        /// Fold without deciding.
+        fold_only: bool,
+        /// The rows.
+        rows: Box<crate::data::RowsRecord>,
+    },
     /// The hour passed (Trainer, Distiller).
     Tick,
     /// An evaluation worker's measurements (Evaluator).
@@ -112,6 +123,7 @@ impl Input {
             Input::Feedback(_) => "feedback_batch",
             Input::Event(_) => "event",
             Input::Fold(_) => "fold",
+            Input::Rows { .. } => "rows",
             Input::Tick => "tick",
             Input::Report(_) => "evaluation_report",
             Input::Verdict { .. } => "verdict",
@@ -165,9 +177,20 @@ pub fn apply(
     hour: u64,
     input: &Input,
 ) -> Result<Vec<Event>> {
-    if let Input::Fold(event) = input {
-        fold(states, role, event);
-        return Ok(Vec::new());
+    match input {
+        Input::Fold(event)
+        | Input::Rows {
+            event,
+            fold_only: true,
+            ..
+        } => {
+            fold(states, role, event);
+            return Ok(Vec::new());
+        }
+        Input::Rows { event, .. } => {
+            return apply(agents, states, role, hour, &Input::Event(event.clone()));
+        }
+        _ => {}
     }
     match role {
         Role::Perceiver => {
@@ -328,7 +351,9 @@ fn distiller_fact(input: &DistillerInput) -> Option<Event> {
 
 fn wrong(role: Role, input: &Input) -> crate::Error {
     let what = match input {
-        Input::Event(e) | Input::Fold(e) => format!("{} event", e.event_type()),
+        Input::Event(e) | Input::Fold(e) | Input::Rows { event: e, .. } => {
+            format!("{} event", e.event_type())
+        }
         other => other.kind().to_string(),
     };
     crate::Error::Replay {

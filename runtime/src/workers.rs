@@ -185,6 +185,59 @@ pub fn train(
     Ok((served, fact))
 }
 
+/// Most rows of recent labels a distillation transfer set takes (plus warm-up rows).
+pub const MAX_TRANSFER_LABEL_ROWS: usize = 8000;
+
+/// The transfer set of a distillation started when `labels_len` labels had arrived: the
+/// newest labels (at most [`MAX_TRANSFER_LABEL_ROWS`]) and the warm-up rows.
+pub fn transfer_set(labels: &RowStore, labels_len: usize, warmup: &RowStore) -> RowStore {
+    let from = labels_len.saturating_sub(MAX_TRANSFER_LABEL_ROWS);
+    let mut rows = labels.range(from, labels_len);
+    rows.extend(warmup);
+    rows
+}
+
+/// The time-held-out set of a candidate whose training data ended at label row `from`,
+/// judged when `to` labels had arrived: the newest `eval_max_rows` labels since,
+/// class-balanced when `settings.balance_heldout` (the newest rows of each class, as many
+/// per class as the rarest class has). Rows keep their arrival order.
+pub fn heldout(
+    labels: &RowStore,
+    from: usize,
+    to: usize,
+    n_classes: usize,
+    settings: &HostSettings,
+) -> RowStore {
+    let to = to.min(labels.len());
+    let from = from.min(to);
+    if !settings.balance_heldout {
+        let from = from.max(to.saturating_sub(settings.eval_max_rows));
+        return labels.range(from, to);
+    }
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); n_classes];
+    for i in from..to {
+        if let Some(rows) = by_class.get_mut(labels.labels[i] as usize) {
+            rows.push(i);
+        }
+    }
+    let per_class = by_class
+        .iter()
+        .map(Vec::len)
+        .min()
+        .unwrap_or(0)
+        .min(settings.eval_max_rows / n_classes.max(1));
+    let mut keep: Vec<usize> = by_class
+        .iter()
+        .flat_map(|rows| rows[rows.len() - per_class..].iter().copied())
+        .collect();
+    keep.sort_unstable();
+    let mut out = RowStore::new(labels.n_features);
+    for i in keep {
+        out.push_from(labels, i);
+    }
+    out
+}
+
 /// Candidate and champion on the same rows: accuracies and McNemar's discordant pairs.
 fn paired(candidate: &[u32], champion: &[u32], truth: &[u32]) -> (PairedAccuracy, u64, u64) {
     let n = truth.len();

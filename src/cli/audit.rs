@@ -17,6 +17,10 @@ pub struct AuditArgs {
     /// Folder of the stored inputs; defaults to `inputs/` beside the log.
     #[arg(long)]
     pub inputs: Option<PathBuf>,
+    /// Also re-run every worker (first fit, training jobs, evaluations, distillations)
+    /// from the recorded data and check every artifact hash and report.
+    #[arg(long)]
+    pub deep: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -43,8 +47,8 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| std::path::Path::new("."))
             .join(ledgerloop_runtime::host::INPUTS_DIR)
     });
-    let report =
-        audit(&args.log, &inputs).with_context(|| format!("auditing {}", args.log.display()))?;
+    let report = audit(&args.log, &inputs, args.deep)
+        .with_context(|| format!("auditing {}", args.log.display()))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -68,6 +72,23 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
             report.decisions_recorded(),
             report.mismatch_count
         );
+        if let Some(d) = &report.deep {
+            println!(
+                "deep: models {}/{} reproduced, failures {}/{}, evaluation reports {}/{}, \
+                 students {}/{}",
+                d.models_reproduced,
+                d.models_checked,
+                d.failures_reproduced,
+                d.failures_checked,
+                d.reports_reproduced,
+                d.reports_checked,
+                d.students_reproduced,
+                d.students_checked
+            );
+            for m in &d.mismatches {
+                println!("DEEP MISMATCH {m}");
+            }
+        }
         for m in &report.mismatches {
             println!(
                 "MISMATCH {} input #{} (position {}): {}",

@@ -18,9 +18,6 @@ use crate::journal::WORKER_STREAM;
 use crate::step::{apply, Input, Role};
 use crate::workers::{self, TrainingData};
 
-/// Most rows of recent labels a distillation transfer set takes (plus warm-up rows).
-const MAX_TRANSFER_LABEL_ROWS: usize = 8000;
-
 impl GovernedPolicy {
     /// Hands `input` to `role`, records the call, and reacts to the decisions.
     pub(super) fn give(
@@ -240,9 +237,7 @@ impl GovernedPolicy {
                 reason: format!("teacher {} is not loaded", started.teacher_model_id),
             }),
             Some(teacher) => {
-                let from = self.labels.len().saturating_sub(MAX_TRANSFER_LABEL_ROWS);
-                let mut rows = self.labels.range(from, self.labels.len());
-                rows.extend(&self.warmup);
+                let rows = workers::transfer_set(&self.labels, self.labels.len(), &self.warmup);
                 match workers::distil(
                     started,
                     &teacher,

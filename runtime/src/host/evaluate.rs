@@ -3,11 +3,13 @@
 //! A candidate is judged on labels that arrived *after* its training data was fixed
 //! (label rows from `heldout_from` on), so training never saw them and they come from
 //! the newest distribution. It waits until `eval_min_rows` such labels exist, or, after
-//! `eval_max_wait_hours`, goes ahead with at least `eval_floor_rows`.
+//! `eval_max_wait_hours`, goes ahead with at least `eval_floor_rows` (counted after
+//! class balancing when `host.balance_heldout` is on).
 
 use uuid::Uuid;
 
 use super::GovernedPolicy;
+use crate::data::RowStore;
 use crate::error::Result;
 use crate::step::{Input, Role};
 use crate::workers;
@@ -31,7 +33,7 @@ impl GovernedPolicy {
         let settings = self.config.host.clone();
         let mut waiting = Vec::new();
         for c in std::mem::take(&mut self.candidates) {
-            let available = self.labels.len().saturating_sub(c.heldout_from);
+            let available = self.heldout(c.heldout_from).len();
             let waited = hour.saturating_sub(c.trained_hour);
             let ready = available >= settings.eval_min_rows
                 || (waited >= settings.eval_max_wait_hours
@@ -48,6 +50,16 @@ impl GovernedPolicy {
         Ok(())
     }
 
+    fn heldout(&self, from: usize) -> RowStore {
+        workers::heldout(
+            &self.labels,
+            from,
+            self.labels.len(),
+            self.n_classes,
+            &self.config.host,
+        )
+    }
+
     fn evaluate_one(&mut self, hour: u64, c: &Candidate) -> Result<()> {
         let (Some(candidate), Some(champion)) = (self.models.get(&c.model_id), self.champion())
         else {
@@ -56,11 +68,7 @@ impl GovernedPolicy {
         if candidate.model_id == champion.model_id {
             return Ok(());
         }
-        let to = self.labels.len();
-        let from = c
-            .heldout_from
-            .max(to.saturating_sub(self.config.host.eval_max_rows));
-        let heldout = self.labels.range(from, to);
+        let heldout = self.heldout(c.heldout_from);
         let report = workers::evaluate(
             candidate,
             &champion,

@@ -17,6 +17,7 @@ use ledgerloop_sim::policy::{Feedback, LabelAnswer, LabelRequest};
 use ledgerloop_sim::rng::{stable_hash, unit_interval};
 
 use super::GovernedPolicy;
+use crate::data::{RowStore, RowsRecord};
 use crate::error::{Error, Result};
 use crate::journal::LABELS_STREAM;
 use crate::step::{Input, Role};
@@ -195,9 +196,11 @@ impl GovernedPolicy {
             }
         }
         for (request_id, rows) in groups {
+            let mut delivered = RowStore::new(self.labels.n_features);
             for (p, label) in &rows {
-                self.labels.push(&p.features, *label, p.slice);
+                delivered.push(&p.features, *label, p.slice);
             }
+            self.labels.extend(&delivered);
             let fact = Event::LabelsReceived(LabelsReceived {
                 request_id: request_id.clone(),
                 labels: rows.len() as u64,
@@ -207,7 +210,12 @@ impl GovernedPolicy {
             let id = self
                 .journal
                 .fact(LABELS_STREAM, "oracle", hour, &fact, cause)?;
-            self.give(Role::Trainer, hour, Input::Event(fact), Some(id), None)?;
+            let input = Input::Rows {
+                event: fact,
+                fold_only: false,
+                rows: Box::new(RowsRecord::of(&delivered)),
+            };
+            self.give(Role::Trainer, hour, input, Some(id), None)?;
         }
         Ok(())
     }

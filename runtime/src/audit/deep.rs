@@ -1,0 +1,420 @@
+//! `audit --deep`: re-runs the workers from the recorded data and checks every
+//! artifact hash and evaluation report.
+//!
+//! The data come from the log's recorded inputs: the warm-up rows (with the world's
+//! column flags and the first fit's seed) and every label delivery are `rows` inputs of
+//! the Trainer; pseudo-labels are the rows of the stored reading batches that each
+//! `PseudoLabelsAccepted` names, labelled with the serving model's top class. The first
+//! model is fitted again, then every training job in log order on the re-derived parent,
+//! every evaluation on the re-derived models, every distillation on the re-derived
+//! teacher. A hash that differs is reported with the job that produced it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use ledgerloop_agents::evaluator::EvaluationReport;
+use ledgerloop_agents::perceiver::ReadingBatch;
+use ledgerloop_agents::trainer::TrainingJob;
+use ledgerloop_events::catalogue::InputRecorded;
+use ledgerloop_events::{Event, RecordedEvent};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::blobs::BlobStore;
+use crate::config::GovernedConfig;
+use crate::data::{FeatureTransform, RowStore, RowsRecord, ServedModel};
+use crate::host::BASELINE_ARM;
+use crate::workers::{self, TrainingData};
+
+/// What the deep audit re-ran.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DeepReport {
+    /// Trained models (the first fit included) re-trained.
+    pub models_checked: u64,
+    /// Of which the weights hashed as recorded.
+    pub models_reproduced: u64,
+    /// Failed jobs re-run.
+    pub failures_checked: u64,
+    /// Of which failed again.
+    pub failures_reproduced: u64,
+    /// Evaluation reports recomputed.
+    pub reports_checked: u64,
+    /// Of which came out identical.
+    pub reports_reproduced: u64,
+    /// Students re-distilled.
+    pub students_checked: u64,
+    /// Of which hashed as recorded.
+    pub students_reproduced: u64,
+    /// What differed.
+    pub mismatches: Vec<String>,
+}
+
+impl DeepReport {
+    /// True when everything re-run came out as recorded.
+    pub fn passed(&self) -> bool {
+        self.mismatches.is_empty()
+            && self.models_checked == self.models_reproduced
+            && self.failures_checked == self.failures_reproduced
+            && self.reports_checked == self.reports_reproduced
+            && self.students_checked == self.students_reproduced
+    }
+}
+
+/// The log as read by the auditor: events in global order and by id.
+pub(crate) struct Loaded<'a> {
+    pub order: &'a [(RecordedEvent, Event)],
+    pub by_id: &'a HashMap<Uuid, usize>,
+}
+
+impl Loaded<'_> {
+    fn get(&self, id: Uuid) -> Option<&(RecordedEvent, Event)> {
+        self.by_id.get(&id).map(|i| &self.order[*i])
+    }
+
+    fn source(&self, r: &InputRecorded) -> Option<&Event> {
+        let id = Uuid::parse_str(r.source_event_id.as_deref()?).ok()?;
+        self.get(id).map(|(_, e)| e)
+    }
+}
+
+/// The rebuilt data of a run.
+struct Data {
+    warmup: RowStore,
+    old_holdout: RowStore,
+    labels: RowStore,
+    /// (global position of the delivery, label rows after it).
+    label_marks: Vec<(u64, usize)>,
+    pseudo: RowStore,
+    transform: Arc<FeatureTransform>,
+    n_classes: usize,
+    slice_names: Vec<String>,
+    seed: u64,
+}
+
+impl Data {
+    /// Labels that had arrived before global position `position`.
+    fn labels_before(&self, position: u64) -> usize {
+        self.label_marks
+            .iter()
+            .take_while(|(p, _)| *p < position)
+            .last()
+            .map_or(0, |(_, n)| *n)
+    }
+}
+
+fn rebuild(loaded: &Loaded<'_>, blobs: &BlobStore) -> Result<Data, String> {
+    let mut warm: Option<RowsRecord> = None;
+    let mut labels: Option<RowStore> = None;
+    let mut label_marks = Vec::new();
+    let mut pseudo_rows: Vec<(Vec<f32>, u32)> = Vec::new();
+    let mut batch: Option<(String, ReadingBatch)> = None;
+    for (r, e) in loaded.order {
+        match (r.stream.as_str(), e) {
+            ("trainer", Event::InputRecorded(rec)) if rec.kind == "rows" => {
+                let sha = rec
+                    .blob_sha256
+                    .as_deref()
+                    .ok_or("rows input without blob")?;
+                let record: RowsRecord =
+                    serde_json::from_slice(&blobs.get(sha).map_err(|e| e.to_string())?)
+                        .map_err(|e| e.to_string())?;
+                match loaded.source(rec) {
+                    Some(Event::BaselineTrained(_)) => warm = Some(record),
+                    Some(Event::LabelsReceived(_)) => {
+                        let rows = record.store()?;
+                        let store = labels.get_or_insert_with(|| RowStore::new(rows.n_features));
+                        store.extend(&rows);
+                        label_marks.push((r.position, store.len()));
+                    }
+                    _ => return Err(format!("rows input #{} without its event", r.sequence)),
+                }
+            }
+            ("perceiver", Event::InputRecorded(rec)) if rec.kind == "reading_batch" => {
+                if let Some(sha) = rec.blob_sha256.clone() {
+                    batch = Some((sha, ReadingBatch::default()));
+                }
+            }
+            ("perceiver", Event::PseudoLabelsAccepted(p)) => {
+                let Some((sha, readings)) = batch.as_mut() else {
+                    return Err("pseudo-labels without a reading batch".into());
+                };
+                if readings.rows.is_empty() {
+                    *readings = serde_json::from_slice(&blobs.get(sha).map_err(|e| e.to_string())?)
+                        .map_err(|e| e.to_string())?;
+                }
+                for item in &p.item_ids {
+                    let row = readings
+                        .rows
+                        .iter()
+                        .find(|x| &x.item_id == item)
+                        .ok_or_else(|| format!("pseudo-label {item} not in its batch"))?;
+                    let features = row.features.iter().map(|v| v.unwrap_or(f64::NAN) as f32);
+                    pseudo_rows.push((features.collect(), top_class(&row.probabilities)));
+                }
+            }
+            _ => {}
+        }
+    }
+    let warm = warm.ok_or("no recorded warm-up rows")?;
+    let world = warm
+        .world
+        .clone()
+        .ok_or("warm-up rows without world facts")?;
+    let all = warm.store()?;
+    let train_rows = warm.train_rows.ok_or("warm-up rows without their split")?;
+    let mut pseudo = RowStore::new(all.n_features);
+    for (features, class) in &pseudo_rows {
+        pseudo.push(features, *class, 0);
+    }
+    Ok(Data {
+        warmup: all.range(0, train_rows),
+        old_holdout: all.range(train_rows, all.len()),
+        labels: labels.unwrap_or_else(|| RowStore::new(all.n_features)),
+        label_marks,
+        pseudo,
+        transform: Arc::new(FeatureTransform::from_flags(world.log_scale.clone())),
+        n_classes: world.n_classes,
+        slice_names: world.slice_names,
+        seed: world.seed,
+    })
+}
+
+fn top_class(p: &[f64]) -> u32 {
+    let mut best = 0;
+    for (i, x) in p.iter().enumerate() {
+        if *x > p[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// Re-runs every worker of the log; see the module documentation.
+pub(crate) fn deep(loaded: &Loaded<'_>, blobs: &BlobStore, config: &GovernedConfig) -> DeepReport {
+    let mut report = DeepReport::default();
+    let data = match rebuild(loaded, blobs) {
+        Ok(d) => d,
+        Err(reason) => {
+            report
+                .mismatches
+                .push(format!("cannot rebuild the run's data: {reason}"));
+            return report;
+        }
+    };
+    let settings = &config.host;
+    let mut models: BTreeMap<String, Arc<ServedModel>> = BTreeMap::new();
+    let mut jobs: BTreeMap<String, TrainingJob> = BTreeMap::new();
+    for (r, e) in loaded.order {
+        let outcome = match e {
+            Event::BaselineTrained(b) if b.arm == BASELINE_ARM => {
+                report.models_checked += 1;
+                workers::train_initial(
+                    &data.warmup,
+                    data.n_classes,
+                    &data.transform,
+                    settings,
+                    data.seed,
+                )
+                .map_err(|e| e.to_string())
+                .and_then(|m| check_model(&mut report, &mut models, &b.model_id, None, m))
+            }
+            Event::ModelTrained(_) | Event::TrainingFailed(_) => retrain(
+                loaded,
+                r,
+                e,
+                &data,
+                &mut models,
+                &mut jobs,
+                settings,
+                &mut report,
+            ),
+            Event::InputRecorded(rec) if rec.kind == "evaluation_report" => {
+                report.reports_checked += 1;
+                reevaluate(rec, r.position, &data, &models, &jobs, settings).map(|same| {
+                    report.reports_reproduced += u64::from(same);
+                    if !same {
+                        report.mismatches.push(format!(
+                            "evaluator #{}: the recomputed report differs",
+                            r.sequence
+                        ));
+                    }
+                })
+            }
+            Event::StudentDistilled(s) => {
+                report.students_checked += 1;
+                redistil(loaded, r, s, &data, &models, settings).map(|sha| {
+                    if sha == s.artifact_sha256 {
+                        report.students_reproduced += 1;
+                    } else {
+                        report.mismatches.push(format!(
+                            "{}: student weights hash {sha}, recorded {}",
+                            s.job_id, s.artifact_sha256
+                        ));
+                    }
+                })
+            }
+            _ => Ok(()),
+        };
+        if let Err(reason) = outcome {
+            report
+                .mismatches
+                .push(format!("{} #{}: {reason}", r.stream.as_str(), r.sequence));
+        }
+    }
+    report
+}
+
+fn check_model(
+    report: &mut DeepReport,
+    models: &mut BTreeMap<String, Arc<ServedModel>>,
+    recorded_id: &str,
+    recorded_sha: Option<&str>,
+    model: ServedModel,
+) -> Result<(), String> {
+    // The first model's event names only its id (`<family>-<first 16 hex of the weights
+    // hash>`); trained models also carry the full hash.
+    let same_sha = recorded_sha.is_none_or(|sha| sha == model.artifact_sha256);
+    if model.model_id == recorded_id && same_sha {
+        report.models_reproduced += 1;
+    } else {
+        report.mismatches.push(format!(
+            "{recorded_id}: re-trained weights are {} ({}), recorded {}",
+            model.model_id,
+            model.artifact_sha256,
+            recorded_sha.unwrap_or(recorded_id)
+        ));
+    }
+    // Later jobs build on the recorded id either way, so one difference is reported
+    // once at its source and again only where it propagates.
+    models.insert(recorded_id.to_string(), Arc::new(model));
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn retrain(
+    loaded: &Loaded<'_>,
+    r: &RecordedEvent,
+    e: &Event,
+    data: &Data,
+    models: &mut BTreeMap<String, Arc<ServedModel>>,
+    jobs: &mut BTreeMap<String, TrainingJob>,
+    settings: &crate::config::HostSettings,
+    report: &mut DeepReport,
+) -> Result<(), String> {
+    let Some((_, Event::TrainingStarted(started))) = r.causation_id.and_then(|c| loaded.get(c))
+    else {
+        // Distillation failures are caused by a DistillationStarted; they are re-run
+        // with their student, not here.
+        return Ok(());
+    };
+    let job = TrainingJob::from_started(started).map_err(|e| e.to_string())?;
+    let parent = job
+        .parent_model_id
+        .as_ref()
+        .and_then(|p| models.get(p))
+        .cloned();
+    let training = TrainingData {
+        warmup: &data.warmup,
+        labels: &data.labels,
+        pseudo: &data.pseudo,
+        n_classes: data.n_classes,
+        transform: &data.transform,
+    };
+    let result = workers::train(&job, &training, parent.as_deref(), settings);
+    match (e, result) {
+        (Event::ModelTrained(m), Ok((model, _))) => {
+            report.models_checked += 1;
+            jobs.insert(m.model_id.clone(), job);
+            check_model(report, models, &m.model_id, Some(&m.artifact_sha256), model)
+        }
+        (Event::ModelTrained(m), Err(err)) => {
+            report.models_checked += 1;
+            Err(format!("{} failed on re-run: {err}", m.job_id))
+        }
+        (Event::TrainingFailed(_), Err(_)) => {
+            report.failures_checked += 1;
+            report.failures_reproduced += 1;
+            Ok(())
+        }
+        (Event::TrainingFailed(f), Ok(_)) => {
+            report.failures_checked += 1;
+            Err(format!(
+                "{} failed in the run but trains on re-run",
+                f.job_id
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn reevaluate(
+    rec: &InputRecorded,
+    position: u64,
+    data: &Data,
+    models: &BTreeMap<String, Arc<ServedModel>>,
+    jobs: &BTreeMap<String, TrainingJob>,
+    settings: &crate::config::HostSettings,
+) -> Result<bool, String> {
+    let recorded: EvaluationReport =
+        serde_json::from_value(rec.body.clone()).map_err(|e| e.to_string())?;
+    let model = |id: &str| {
+        models
+            .get(id)
+            .cloned()
+            .ok_or(format!("model {id} not re-derived"))
+    };
+    let candidate = model(&recorded.candidate_model_id)?;
+    let champion = model(&recorded.champion_model_id)?;
+    let job = jobs
+        .get(&recorded.candidate_model_id)
+        .ok_or("candidate without a job")?;
+    let heldout = workers::heldout(
+        &data.labels,
+        job.composition.fresh_labels.to as usize,
+        data.labels_before(position),
+        data.n_classes,
+        settings,
+    );
+    let again = workers::evaluate(
+        &candidate,
+        &champion,
+        &heldout,
+        &data.old_holdout,
+        &data.slice_names,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(again == recorded)
+}
+
+fn redistil(
+    loaded: &Loaded<'_>,
+    r: &RecordedEvent,
+    student: &ledgerloop_events::catalogue::StudentDistilled,
+    data: &Data,
+    models: &BTreeMap<String, Arc<ServedModel>>,
+    settings: &crate::config::HostSettings,
+) -> Result<String, String> {
+    let (started_rec, started) = match r.causation_id.and_then(|c| loaded.get(c)) {
+        Some((rec, Event::DistillationStarted(s))) => (rec, s),
+        _ => return Err(format!("{}: no DistillationStarted cause", student.job_id)),
+    };
+    let teacher = models.get(&started.teacher_model_id).ok_or(format!(
+        "teacher {} not re-derived",
+        started.teacher_model_id
+    ))?;
+    let rows = workers::transfer_set(
+        &data.labels,
+        data.labels_before(started_rec.position),
+        &data.warmup,
+    );
+    let again = workers::distil(
+        started,
+        teacher,
+        &rows,
+        data.n_classes,
+        &data.transform,
+        settings,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(again.artifact_sha256)
+}
