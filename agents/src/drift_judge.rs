@@ -158,7 +158,11 @@ impl Decider for DriftJudge {
                     state.last_hour = state.last_hour.max(n.hour);
                 }
             }
-            Event::DriftNoticed(n) => disarm(state, &n.drift_kind, n.feature.as_deref()),
+            // Only an alarm disarms its signal. A crossing noticed during another alarm's
+            // cool-down (or too small to act on) stays armed: if the shift persists past
+            // the cool-down, it raises its own alarm instead of being swallowed by one it
+            // had nothing to do with.
+            Event::DriftNoticed(_) => {}
             Event::DriftDetected(d) => {
                 disarm(state, &d.drift_kind, d.feature.as_deref());
                 state.alarms += 1;

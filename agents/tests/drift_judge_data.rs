@@ -236,3 +236,42 @@ fn hysteresis_rearms_after_the_signal_returns() {
         .collect();
     assert_eq!(decisions, ["detected:ks", "hysteresis", "detected:ks"]);
 }
+
+/// Given an alarm on one feature, when a second feature shifts during the cool-down and stays shifted, then it is noticed as `cooldown` and alarms on its own once the cool-down ends.
+#[test]
+fn shift_noticed_in_cooldown_alarms_after_it() {
+    let policy = DriftJudgePolicy {
+        reference_hours: 2,
+        reference_size: 200,
+        window_hours: 2,
+        current_window: 200,
+        cooldown_hours: 4,
+        ..DriftJudgePolicy::default()
+    };
+    let mut inputs = vec![baseline()];
+    // Windows: [2, 4) `a` shifted (alarm at 4); `b` shifted from 4 on, judged at 6
+    // (inside the cool-down) and again at 8, 10 (after it).
+    for hour in 0..11 {
+        let a = if hour >= 2 { 1.5 } else { 0.0 };
+        let b = if hour >= 4 { 1.5 } else { 0.0 };
+        inputs.push(batch(17, hour, 100, &[("a", a), ("b", b)], 0.9));
+    }
+    let (_, _, out) = run(&DriftJudge::new(policy).expect("valid"), &inputs);
+    let decisions: Vec<String> = out
+        .iter()
+        .filter_map(|e| match e {
+            Event::DriftDetected(d) => Some(format!("detected:{}", d.feature.clone()?)),
+            Event::DriftNoticed(n) if n.reason != "watch_started" => {
+                Some(format!("{}:{}", n.reason, n.feature.clone()?))
+            }
+            _ => None,
+        })
+        .collect();
+    let first_b_alarm = decisions.iter().position(|d| d == "detected:b");
+    let b_cooldown = decisions.iter().position(|d| d == "cooldown:b");
+    assert!(
+        matches!((b_cooldown, first_b_alarm), (Some(c), Some(a)) if c < a),
+        "{decisions:?}"
+    );
+    assert_eq!(decisions[0], "detected:a", "{decisions:?}");
+}

@@ -58,32 +58,22 @@ impl GovernedPolicy {
             let id = *id;
             match event {
                 Event::BatchIngested(_) | Event::FeedbackRecorded(_) => {
-                    self.give(
-                        Role::DriftJudge,
-                        hour,
-                        Input::Event(event.clone()),
-                        Some(id),
-                        None,
-                    )?;
+                    self.hand_on(Role::DriftJudge, hour, id, event)?;
                 }
                 Event::PseudoLabelsAccepted(_) => {
+                    let cause = self.pending_request_cause();
                     self.give(
                         Role::Trainer,
                         hour,
                         Input::Event(event.clone()),
                         Some(id),
-                        None,
+                        cause,
                     )?;
                 }
                 Event::RetrainRequested(r) => {
                     self.note("retrain_requested", &r.severity, &r.model_id);
-                    self.give(
-                        Role::Trainer,
-                        hour,
-                        Input::Event(event.clone()),
-                        Some(id),
-                        None,
-                    )?;
+                    self.last_retrain_request = Some(id);
+                    self.hand_on(Role::Trainer, hour, id, event)?;
                 }
                 Event::DriftDetected(d) => self.note("drift_detected", &d.drift_kind, &d.model_id),
                 Event::TrainingStarted(s) => self.run_training(hour, id, s)?,
@@ -101,35 +91,33 @@ impl GovernedPolicy {
                 Event::ModelPromoted(p) => {
                     self.note("promoted", &p.model_id, &p.previous_model_id);
                     self.refresh_route();
-                    self.give(
-                        Role::DriftJudge,
-                        hour,
-                        Input::Event(event.clone()),
-                        Some(id),
-                        None,
-                    )?;
-                    self.give(
-                        Role::Distiller,
-                        hour,
-                        Input::Event(event.clone()),
-                        Some(id),
-                        None,
-                    )?;
+                    self.hand_on(Role::DriftJudge, hour, id, event)?;
+                    self.hand_on(Role::Distiller, hour, id, event)?;
                 }
                 Event::RolledBack(r) => {
                     self.note("rolled_back", &r.reason, &r.model_id);
                     self.refresh_route();
-                    self.give(
-                        Role::DriftJudge,
-                        hour,
-                        Input::Event(event.clone()),
-                        Some(id),
-                        None,
-                    )?;
+                    self.hand_on(Role::DriftJudge, hour, id, event)?;
                 }
                 _ => {}
             }
         }
+        Ok(())
+    }
+
+    /// While the Trainer holds a retrain request, data it receives is recorded as caused
+    /// by that request, so a job the data finally starts explains back to it.
+    pub(super) fn pending_request_cause(&self) -> Option<Uuid> {
+        self.states
+            .trainer
+            .pending
+            .as_ref()
+            .and(self.last_retrain_request)
+    }
+
+    /// Hands a logged event (`id`) on to `role` as its input.
+    fn hand_on(&mut self, role: Role, hour: u64, id: Uuid, event: &Event) -> Result<()> {
+        self.give(role, hour, Input::Event(event.clone()), Some(id), None)?;
         Ok(())
     }
 
@@ -264,7 +252,9 @@ impl GovernedPolicy {
     /// The hour's routine inputs: ticks for the Trainer and Distiller, evaluations that
     /// became possible, and the Releaser's analysis of the running canary.
     pub(super) fn hourly(&mut self, hour: u64) -> Result<()> {
-        let cause = self.last_decision.get(&Role::Trainer).copied();
+        let cause = self
+            .pending_request_cause()
+            .or_else(|| self.last_decision.get(&Role::Trainer).copied());
         self.give(Role::Trainer, hour, Input::Tick, None, cause)?;
         let cause = self.last_decision.get(&Role::Distiller).copied();
         self.give(Role::Distiller, hour, Input::Tick, None, cause)?;

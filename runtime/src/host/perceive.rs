@@ -61,8 +61,8 @@ fn reported(x: f32) -> Option<f64> {
 
 impl GovernedPolicy {
     /// Per class, the probability an outcome is kept (all 1 unless balancing is on):
-    /// `n_rarest / n_c` over the outcomes revealed so far, with classes never seen
-    /// yet kept in full.
+    /// `n_rarest / n_c` over the outcomes revealed so far (this delivery included),
+    /// with classes never seen yet kept in full.
     fn outcome_keep_shares(&self) -> Vec<f64> {
         let counts = &self.outcome_counts;
         let rarest = counts.iter().copied().filter(|n| *n > 0).min();
@@ -215,7 +215,8 @@ impl GovernedPolicy {
                 fold_only: false,
                 rows: Box::new(RowsRecord::of(&delivered)),
             };
-            self.give(Role::Trainer, hour, input, Some(id), None)?;
+            let cause = self.pending_request_cause();
+            self.give(Role::Trainer, hour, input, Some(id), cause)?;
         }
         Ok(())
     }
@@ -227,13 +228,14 @@ impl GovernedPolicy {
         version: &str,
         feedback: &[Feedback],
     ) -> Result<()> {
-        let keep = self.outcome_keep_shares();
         let share = self.config.host.feedback_share;
+        // Counts include this delivery, so the very first hour is balanced too.
         for f in feedback {
             if let Some(n) = self.outcome_counts.get_mut(f.outcome as usize) {
                 *n += 1;
             }
         }
+        let keep = self.outcome_keep_shares();
         let outcomes: Vec<Outcome> = feedback
             .iter()
             .filter(|f| unit_interval(stable_hash(f.key ^ FEEDBACK_SALT)) < share)
