@@ -75,6 +75,12 @@ pub struct ReleaserPolicy {
     /// guard may fire, >= 1, so that a handful of early errors cannot kill a canary
     /// (default 100).
     pub guard_min_samples: u64,
+    /// The guard also needs the gap to be significant: the two-proportion z statistic
+    /// of canary vs champion error rates over the step must reach this, >= 0. The guard
+    /// looks every hour, so a one-off 5-point gap on a few hundred outcomes is often noise;
+    /// 3.0 (one-sided p ~ 0.0013 per look) keeps false rollbacks rare over a step's
+    /// dozens of looks. 0 (the default) lets the margin alone decide.
+    pub guard_min_z: f64,
     /// Hold promotion after the last step until an `ApprovalGranted` names the canary
     /// (default false).
     pub require_approval: bool,
@@ -92,6 +98,7 @@ impl Default for ReleaserPolicy {
             advance_tolerance_points: 1.0,
             rollback_margin_points: 5.0,
             guard_min_samples: 100,
+            guard_min_z: 0.0,
             require_approval: false,
         }
     }
@@ -150,6 +157,14 @@ impl ReleaserPolicy {
         if self.guard_min_samples == 0 {
             return Err(invalid(p, "guard_min_samples", 0, "must be >= 1"));
         }
+        if !(self.guard_min_z.is_finite() && self.guard_min_z >= 0.0) {
+            return Err(invalid(
+                p,
+                "guard_min_z",
+                self.guard_min_z,
+                "must be finite and >= 0",
+            ));
+        }
         Ok(())
     }
 
@@ -164,6 +179,7 @@ impl ReleaserPolicy {
             .with("advance_tolerance_points", self.advance_tolerance_points)
             .with("rollback_margin_points", self.rollback_margin_points)
             .with("guard_min_samples", self.guard_min_samples)
+            .with("guard_min_z", self.guard_min_z)
             .with("require_approval", self.require_approval)
     }
 }

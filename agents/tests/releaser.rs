@@ -62,6 +62,9 @@ fn window(
     he: u64,
 ) -> Evidence {
     let (cr, hr) = (ce as f64 / cs as f64, he as f64 / hs as f64);
+    let pooled = (ce + he) as f64 / (cs + hs) as f64;
+    let se = (pooled * (1.0 - pooled) * (1.0 / cs as f64 + 1.0 / hs as f64)).sqrt();
+    let z = if se > 0.0 { (cr - hr) / se } else { 0.0 };
     Evidence::new()
         .with("online.hour", hour as f64)
         .with("step.index", index)
@@ -74,9 +77,11 @@ fn window(
         .with("step.champion_errors", he as f64)
         .with("step.champion_error_rate", hr)
         .with("step.error_gap_points", (cr - hr) * 100.0)
+        .with("step.error_gap_z", z)
         .with("threshold.rollback_margin_points", 5.0)
         .with("threshold.advance_tolerance_points", 1.0)
         .with("threshold.guard_min_samples", 100.0)
+        .with("threshold.guard_min_z", 0.0)
         .with("threshold.min_step_hours", 6.0)
         .with("threshold.min_step_samples", 200.0)
         .with("threshold.max_step_hours", 72.0)
@@ -298,4 +303,25 @@ fn operator_rollback_restores_at_once() {
     );
     assert_eq!(route(&state), ("m0".to_string(), None));
     assert_eq!(state.previous_champion(), None);
+}
+
+/// With a significance bar on the guard, a 6-point gap on 110 canary outcomes is held (z < 3) while a 15-point gap on 200 fires.
+#[test]
+fn guard_with_min_z_ignores_an_insignificant_gap() {
+    let p = ReleaserPolicy {
+        guard_min_z: 3.0,
+        ..policy()
+    };
+    let r = releaser(p);
+    let state = fold::<Releaser>(&given_canary());
+    // Step baseline is m0 5000/500, m1 0/0 (see `given_canary`): 16% vs 10% on 110.
+    let noisy = ReleaserInput::Tick(stats(12, &[("m0", 6600, 660), ("m1", 110, 18)]));
+    assert_eq!(r.decide(&state, &noisy).expect("decides"), vec![]);
+    let clear = ReleaserInput::Tick(stats(12, &[("m0", 6600, 660), ("m1", 200, 50)]));
+    let events = r.decide(&state, &clear).expect("decides");
+    assert!(
+        matches!(&events[..], [Event::RolledBack(b)] if b.reason == "guard"
+            && b.evidence.get("step.error_gap_z").is_some_and(|z| z >= 3.0)),
+        "{events:?}"
+    );
 }

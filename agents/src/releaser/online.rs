@@ -67,6 +67,22 @@ impl StepWindow {
         })
     }
 
+    /// Two-proportion z statistic of the canary's error rate above the champion's
+    /// (pooled variance); 0 when the pooled rate leaves no variance.
+    fn gap_z(&self) -> f64 {
+        let (n1, n2) = (self.canary.served as f64, self.champion.served as f64);
+        if n1 == 0.0 || n2 == 0.0 {
+            return 0.0;
+        }
+        let pooled = (self.canary.errors + self.champion.errors) as f64 / (n1 + n2);
+        let se = (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)).sqrt();
+        if se > 0.0 {
+            (error_rate(self.canary) - error_rate(self.champion)) / se
+        } else {
+            0.0
+        }
+    }
+
     fn guard_ready(&self, p: &ReleaserPolicy) -> bool {
         self.canary.served >= p.guard_min_samples && self.champion.served >= p.guard_min_samples
     }
@@ -90,12 +106,14 @@ impl StepWindow {
             .with("step.champion_errors", self.champion.errors as f64)
             .with("step.champion_error_rate", error_rate(self.champion))
             .with("step.error_gap_points", self.gap_points)
+            .with("step.error_gap_z", self.gap_z())
             .with("threshold.rollback_margin_points", p.rollback_margin_points)
             .with(
                 "threshold.advance_tolerance_points",
                 p.advance_tolerance_points,
             )
             .with("threshold.guard_min_samples", p.guard_min_samples as f64)
+            .with("threshold.guard_min_z", p.guard_min_z)
             .with("threshold.min_step_hours", p.min_step_hours as f64)
             .with("threshold.min_step_samples", p.min_step_samples as f64)
             .with("threshold.max_step_hours", p.max_step_hours as f64)
@@ -189,7 +207,8 @@ impl Releaser {
                 p.rule(),
             )
         };
-        if window.guard_ready(p) && window.gap_points > p.rollback_margin_points {
+        let significant = window.gap_z() >= p.guard_min_z;
+        if window.guard_ready(p) && window.gap_points > p.rollback_margin_points && significant {
             return Ok(vec![rollback(REASON_GUARD, evidence)]);
         }
         if window.exposure_met(p) && window.gap_points <= p.advance_tolerance_points {
