@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use helpers::{drift, note};
+use ledgerloop_events::verify::{verify, VerifyOptions};
 use ledgerloop_events::{
-    Error, EventLog, ExpectedVersion, FileLog, FileLogOptions, FsyncPolicy, Hash, StreamId,
+    Error, EventLog, ExpectedVersion, FileLog, FileLogOptions, FsyncPolicy, Hash, NewEvent,
+    StreamId,
 };
 
 fn options(fsync: FsyncPolicy) -> FileLogOptions {
@@ -261,4 +263,36 @@ fn import_refuses_bad_lines() -> anyhow::Result<()> {
     assert!(matches!(&err, Error::BadInput { line: 2, .. }), "{err}");
     assert_eq!(log.len()?, 0);
     Ok(())
+}
+
+/// With fsync `never`, a log written past the background-fsync threshold and across
+/// several segment rollovers reads back, verifies and keeps its ids after reopening.
+#[test]
+fn never_policy_with_background_fsync_round_trips() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = FileLogOptions {
+        fsync: FsyncPolicy::Never,
+        max_segment_bytes: 3 << 20,
+    };
+    let log = FileLog::open(dir.path(), options.clone()).expect("open");
+    let stream = StreamId::new("bulk").expect("stream");
+    let batches: Vec<Vec<NewEvent>> = (0..24u64)
+        .map(|b| (0..1000).map(|i| note(b * 1000 + i, 300)).collect())
+        .collect();
+    for batch in &batches {
+        log.append(&stream, ExpectedVersion::Any, batch.clone())
+            .expect("append");
+    }
+    assert!(log.segments().expect("segments").len() >= 4);
+    log.close().expect("close");
+    drop(log);
+    let report = verify(dir.path(), VerifyOptions::default()).expect("verify");
+    assert_eq!(report.events, 24_000);
+    let log = FileLog::open(dir.path(), options).expect("reopen");
+    let retry = log
+        .append(&stream, ExpectedVersion::Any, batches[7].clone())
+        .expect("retry");
+    assert!(retry.already_stored);
+    assert_eq!(retry.first_position, 7_000);
+    assert_eq!(log.len().expect("len"), 24_000);
 }

@@ -13,8 +13,9 @@
 //! record:                len:u32 crc32(canonical ++ hash):u32 canonical:len hash:32
 //! ```
 //!
-//! One append is one frame, written with one `write` call: after a crash a frame is
-//! either complete (every record's CRC holds) or it is the torn tail of the last segment.
+//! One append is one frame, written with one `write` (or `writev`) call: after a crash a
+//! frame is either complete (every record's CRC holds) or it is the torn tail of the last
+//! segment.
 
 use crate::ids::Hash;
 

@@ -7,7 +7,7 @@
 //! stale index is never trusted: writers rebuild it from the segments, and `verify`
 //! reports it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::ids::{Hash, StreamId};
 use crate::{Error, Result};
 
-use super::state::{FrameLoc, IdEntry, Segment, State, StreamHead};
+use super::state::{FrameLoc, IdEntry, IdIndex, Segment, State, StreamHead};
 
 /// File name of the index within the log directory.
 pub const INDEX_FILE: &str = "index.bin";
@@ -26,7 +26,34 @@ const INDEX_VERSION: u32 = 1;
 
 /// Serialises `state` into index bytes.
 pub fn encode(state: &State) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + state.frames.len() * 28 + state.ids.len() * 32);
+    let mut bytes = Vec::with_capacity(64 + state.frames.len() * 28 + state.ids.len() * 32);
+    let written: std::io::Result<()> = encode_with(state, |chunk| {
+        bytes.extend_from_slice(chunk);
+        Ok(())
+    });
+    debug_assert!(written.is_ok());
+    bytes
+}
+
+/// Bytes gathered before they are handed to the sink while encoding.
+const ENCODE_CHUNK_BYTES: usize = 1 << 20;
+
+/// Serialises `state` in chunks of about [`ENCODE_CHUNK_BYTES`], so writing a large
+/// index does not first build it whole in memory.
+fn encode_with<F>(state: &State, mut sink: F) -> std::io::Result<()>
+where
+    F: FnMut(&[u8]) -> std::io::Result<()>,
+{
+    let mut crc = crc32fast::Hasher::new();
+    let mut out = Vec::with_capacity(ENCODE_CHUNK_BYTES + 4096);
+    let mut flush = |out: &mut Vec<u8>, at_least: usize| -> std::io::Result<()> {
+        if out.len() >= at_least {
+            crc.update(out);
+            sink(out)?;
+            out.clear();
+        }
+        Ok(())
+    };
     out.extend_from_slice(INDEX_MAGIC);
     out.extend_from_slice(&INDEX_VERSION.to_le_bytes());
     out.extend_from_slice(&state.next_position.to_le_bytes());
@@ -37,6 +64,7 @@ pub fn encode(state: &State) -> Vec<u8> {
     }
     out.extend_from_slice(&(state.frames.len() as u64).to_le_bytes());
     for f in &state.frames {
+        flush(&mut out, ENCODE_CHUNK_BYTES)?;
         out.extend_from_slice(&f.first_position.to_le_bytes());
         out.extend_from_slice(&f.count.to_le_bytes());
         out.extend_from_slice(&f.segment.to_le_bytes());
@@ -45,34 +73,35 @@ pub fn encode(state: &State) -> Vec<u8> {
     }
     out.extend_from_slice(&(state.streams.len() as u64).to_le_bytes());
     for (name, head) in &state.streams {
+        flush(&mut out, ENCODE_CHUNK_BYTES)?;
         out.extend_from_slice(&(name.as_str().len() as u16).to_le_bytes());
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(&head.version.to_le_bytes());
         out.extend_from_slice(&head.last_hash.0);
         out.extend_from_slice(&(head.positions.len() as u64).to_le_bytes());
         for p in &head.positions {
+            flush(&mut out, ENCODE_CHUNK_BYTES)?;
             out.extend_from_slice(&p.to_le_bytes());
         }
     }
     // Ids in position order, so the same state always gives the same bytes.
     let ids = state.ids_in_order();
     out.extend_from_slice(&(ids.len() as u64).to_le_bytes());
-    for (id, e) in &ids {
+    for (id, e) in ids.iter() {
+        flush(&mut out, ENCODE_CHUNK_BYTES)?;
         out.extend_from_slice(id.as_bytes());
         out.extend_from_slice(&e.position.to_le_bytes());
         out.extend_from_slice(&e.sequence.to_le_bytes());
     }
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out
+    flush(&mut out, 0)?;
+    sink(&crc.finalize().to_le_bytes())
 }
 
 /// Writes the index atomically (temporary file, fsync, rename, fsync of the directory).
 pub fn write(dir: &Path, state: &State) -> Result<()> {
     let tmp = dir.join("index.bin.tmp");
-    let bytes = encode(state);
     let mut file = fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    file.write_all(&bytes).map_err(|e| Error::io(&tmp, e))?;
+    encode_with(state, |chunk| file.write_all(chunk)).map_err(|e| Error::io(&tmp, e))?;
     file.sync_all().map_err(|e| Error::io(&tmp, e))?;
     let target = dir.join(INDEX_FILE);
     fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))?;
@@ -162,7 +191,7 @@ pub fn decode(dir: &Path, bytes: &[u8]) -> std::result::Result<State, String> {
     }
     state.streams = streams;
     let n = r.count(32)?;
-    let mut ids = HashMap::with_capacity_and_hasher(n, Default::default());
+    let mut ids = IdIndex::with_capacity(n);
     for _ in 0..n {
         let id = Uuid::from_bytes(r.array()?);
         ids.insert(

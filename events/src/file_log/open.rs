@@ -48,7 +48,15 @@ pub(super) fn open(dir: &Path, options: FileLogOptions, read_only: bool) -> Resu
     let core = Core {
         state,
         frame_buffer: Vec::new(),
+        tail_buffer: Vec::new(),
         writer,
+        flusher: if !read_only && options.fsync == super::FsyncPolicy::Never {
+            super::flush::Flusher::start()
+        } else {
+            None
+        },
+        hash_helper: None,
+        hash_helper_tried: false,
         poisoned: None,
         closed: false,
     };
@@ -348,6 +356,7 @@ fn open_writer(dir: &Path, state: &mut State, fsync: super::FsyncPolicy) -> Resu
         file: Arc::new(file),
         segment,
         len: seg.len,
+        unflushed: 0,
     })
 }
 
@@ -379,6 +388,7 @@ pub(super) fn create_segment(
         file: Arc::new(file),
         segment: (state.segments.len() - 1) as u32,
         len: SEGMENT_HEADER_BYTES,
+        unflushed: 0,
     })
 }
 

@@ -2,7 +2,8 @@
 //! id index. Built by scanning segments (or loaded from `index.bin` plus a tail scan) and
 //! kept up to date by appends.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use uuid::Uuid;
@@ -86,13 +87,200 @@ impl std::hash::Hasher for IdHasher {
 /// The id map's hasher builder.
 pub type IdHashBuilder = std::hash::BuildHasherDefault<IdHasher>;
 
+/// The id index: every stored event id with its position and sequence.
+///
+/// Entries live in a vector in the order they were added (position order), which is
+/// also the order `index.bin` stores them in; a linear-probing table of 8-byte slots
+/// points into it. Each slot holds the entry's index plus 24 bits of the id's hash, so a
+/// probe only reads the vector when those bits match. Compared with a `HashMap` of
+/// 32-byte entries this touches far less fresh memory as it grows, and writing the index
+/// needs no sort.
+#[derive(Clone, Default)]
+pub struct IdIndex {
+    entries: Vec<(Uuid, IdEntry)>,
+    /// 0 = empty, otherwise `tag << SLOT_INDEX_BITS | (entry index + 1)`.
+    slots: Vec<u64>,
+}
+
+const SLOT_INDEX_BITS: u32 = 40;
+const SLOT_INDEX_MASK: u64 = (1 << SLOT_INDEX_BITS) - 1;
+const MIN_SLOTS: usize = 1024;
+
+/// The 64-bit hash of an id for [`IdIndex`] (same mixing as [`IdHasher`], without the
+/// `Hasher` plumbing).
+fn id_hash(id: &Uuid) -> u64 {
+    let (high, low) = id.as_u64_pair();
+    let mut h = (high.rotate_left(29) ^ low).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h ^= high;
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+impl IdIndex {
+    /// An index with room for `n` ids before it grows.
+    pub fn with_capacity(n: usize) -> IdIndex {
+        let mut index = IdIndex::default();
+        index.reserve(n);
+        index
+    }
+
+    /// Number of ids stored.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no id is stored.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Makes room for `additional` more ids.
+    pub fn reserve(&mut self, additional: usize) {
+        self.entries.reserve(additional);
+        let wanted = self.entries.len().saturating_add(additional);
+        if wanted.saturating_mul(2) > self.slots.len() {
+            self.rebuild(wanted.saturating_mul(2).next_power_of_two().max(MIN_SLOTS));
+        }
+    }
+
+    /// Entries in the order they were added.
+    pub fn entries(&self) -> &[(Uuid, IdEntry)] {
+        &self.entries
+    }
+
+    /// Ids and entries in the order they were added.
+    pub fn iter(&self) -> impl Iterator<Item = (&Uuid, &IdEntry)> + '_ {
+        self.entries.iter().map(|(id, e)| (id, e))
+    }
+
+    /// The entry of `id`, if stored.
+    pub fn get(&self, id: &Uuid) -> Option<&IdEntry> {
+        match self.find(id) {
+            Ok(at) => Some(&self.entries[at].1),
+            Err(_) => None,
+        }
+    }
+
+    /// True when `id` is stored.
+    pub fn contains(&self, id: &Uuid) -> bool {
+        self.find(id).is_ok()
+    }
+
+    /// Adds `id`; when it is stored already, returns its entry and changes nothing.
+    pub fn insert(&mut self, id: Uuid, entry: IdEntry) -> Option<IdEntry> {
+        if (self.entries.len() + 1) * 2 > self.slots.len() {
+            let size = (self.slots.len() * 2).max(MIN_SLOTS);
+            self.rebuild(size);
+        }
+        match self.find(&id) {
+            Ok(at) => Some(self.entries[at].1),
+            Err(slot) => {
+                let tag = id_hash(&id) >> SLOT_INDEX_BITS;
+                self.slots[slot] = (tag << SLOT_INDEX_BITS) | (self.entries.len() as u64 + 1);
+                self.entries.push((id, entry));
+                None
+            }
+        }
+    }
+
+    /// Removes the ids added last, newest first, down to `len` ids (undoing inserts).
+    pub fn truncate(&mut self, len: usize) {
+        while self.entries.len() > len {
+            let Some((id, _)) = self.entries.pop() else {
+                break;
+            };
+            // The newest entry sits where its probe first found a free slot, and no
+            // older entry's probe runs through that slot, so clearing it is exact.
+            if let Ok(at) = self.find_slot_of(&id, self.entries.len()) {
+                self.slots[at] = 0;
+            }
+        }
+    }
+
+    /// `Ok(entry index)` when stored, else `Err(free slot)` where it would go.
+    fn find(&self, id: &Uuid) -> Result<usize, usize> {
+        if self.slots.is_empty() {
+            return Err(0);
+        }
+        let mask = self.slots.len() - 1;
+        let h = id_hash(id);
+        let tag = h >> SLOT_INDEX_BITS;
+        let mut at = h as usize & mask;
+        loop {
+            let slot = self.slots[at];
+            if slot == 0 {
+                return Err(at);
+            }
+            if slot >> SLOT_INDEX_BITS == tag {
+                let index = (slot & SLOT_INDEX_MASK) as usize - 1;
+                if self.entries[index].0 == *id {
+                    return Ok(index);
+                }
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// The slot pointing at entry `index` (which holds `id`).
+    fn find_slot_of(&self, id: &Uuid, index: usize) -> Result<usize, ()> {
+        if self.slots.is_empty() {
+            return Err(());
+        }
+        let mask = self.slots.len() - 1;
+        let mut at = id_hash(id) as usize & mask;
+        loop {
+            let slot = self.slots[at];
+            if slot == 0 {
+                return Err(());
+            }
+            if (slot & SLOT_INDEX_MASK) as usize == index + 1 {
+                return Ok(at);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    fn rebuild(&mut self, size: usize) {
+        let mut slots = vec![0u64; size];
+        let mask = size - 1;
+        for (index, (id, _)) in self.entries.iter().enumerate() {
+            let h = id_hash(id);
+            let mut at = h as usize & mask;
+            while slots[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            slots[at] = ((h >> SLOT_INDEX_BITS) << SLOT_INDEX_BITS) | (index as u64 + 1);
+        }
+        self.slots = slots;
+    }
+}
+
+impl PartialEq for IdIndex {
+    fn eq(&self, other: &IdIndex) -> bool {
+        self.entries == other.entries
+    }
+}
+
+impl Eq for IdIndex {}
+
+impl std::fmt::Debug for IdIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdIndex")
+            .field("len", &self.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Everything an open log knows without reading its segments again.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct State {
     pub segments: Vec<Segment>,
     pub frames: Vec<FrameLoc>,
     pub streams: BTreeMap<StreamId, StreamHead>,
-    pub ids: HashMap<Uuid, IdEntry, IdHashBuilder>,
+    pub ids: IdIndex,
     pub next_position: u64,
     /// When set, scanned ids are listed here in position order instead of entering
     /// `ids`: verification needs no lookups, and a list is far cheaper than a map of
@@ -218,13 +406,19 @@ impl State {
     }
 
     /// Ids with their entries in position order.
-    pub fn ids_in_order(&self) -> Vec<(Uuid, IdEntry)> {
-        if let Some(list) = &self.id_list {
-            return list.clone();
+    pub fn ids_in_order(&self) -> Cow<'_, [(Uuid, IdEntry)]> {
+        let list = match &self.id_list {
+            Some(list) => list.as_slice(),
+            None => self.ids.entries(),
+        };
+        // Scans, index loads and appends all add ids in position order, so this is a
+        // borrow; the sort is only a safety net.
+        if list.is_sorted_by_key(|(_, e)| e.position) {
+            return Cow::Borrowed(list);
         }
-        let mut ids: Vec<(Uuid, IdEntry)> = self.ids.iter().map(|(id, e)| (*id, *e)).collect();
+        let mut ids = list.to_vec();
         ids.sort_unstable_by_key(|(_, e)| e.position);
-        ids
+        Cow::Owned(ids)
     }
 
     /// Makes room for about `events` more events, so a scan does not rehash its id map
@@ -261,7 +455,7 @@ impl State {
 mod tests {
     use std::hash::BuildHasher;
 
-    use super::IdHashBuilder;
+    use super::{IdEntry, IdHashBuilder, IdIndex};
 
     /// Ids that differ only in their high bytes still spread over a table's low bits.
     #[test]
@@ -276,5 +470,62 @@ mod tests {
             "only {} of 1024 buckets used",
             buckets.len()
         );
+    }
+
+    /// The id index agrees with a `HashMap` through growth, duplicates and undone inserts.
+    #[test]
+    fn id_index_matches_a_map() {
+        let mut index = IdIndex::default();
+        let mut model = std::collections::HashMap::new();
+        let mut state = 0x1234_5678_9abc_def0u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut ids = Vec::new();
+        for round in 0..40u64 {
+            let mark = index.len();
+            let mut added = Vec::new();
+            for i in 0..1000u64 {
+                // Some ids share their high half, some repeat earlier ones.
+                let id = if i % 97 == 5 && !ids.is_empty() {
+                    ids[(next() % ids.len() as u64) as usize]
+                } else {
+                    uuid::Uuid::from_u64_pair(next() % 64, next())
+                };
+                let entry = IdEntry {
+                    position: round * 1000 + i,
+                    sequence: i,
+                };
+                let expected = model.get(&id).copied();
+                assert_eq!(index.insert(id, entry), expected);
+                if expected.is_none() {
+                    model.insert(id, entry);
+                    added.push(id);
+                }
+            }
+            if round % 3 == 1 {
+                index.truncate(mark);
+                for id in &added {
+                    model.remove(id);
+                }
+            } else {
+                ids.extend(added);
+            }
+            assert_eq!(index.len(), model.len());
+        }
+        for (id, entry) in &model {
+            assert_eq!(index.get(id), Some(entry));
+        }
+        for _ in 0..1000 {
+            let id = uuid::Uuid::from_u64_pair(next(), next());
+            assert_eq!(index.get(&id), model.get(&id));
+        }
+        assert!(index
+            .entries()
+            .windows(2)
+            .all(|w| w[0].1.position < w[1].1.position));
     }
 }
