@@ -47,6 +47,11 @@ pub struct Reading {
     pub features: Vec<Option<f64>>,
     /// The serving model's predicted class probabilities for the reading.
     pub probabilities: Vec<f64>,
+    /// The raw text of a text reading (an utterance); empty for tabular readings. The
+    /// Perceiver decides on the probabilities only; the text is kept so that a recorded
+    /// batch still holds what a pseudo-label was about.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub text: String,
 }
 
 /// One hour's readings from one source.

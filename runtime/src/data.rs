@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use ledgerloop_models::text::{TextClassifier, TextDataset};
 use ledgerloop_models::{Model as _, TabularDataset, TabularModel};
 use ledgerloop_sim::data::{Inputs, TaskShape};
 use ledgerloop_sim::learner::Classifier;
@@ -16,13 +17,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{model, Result};
 
-/// Labelled tabular rows with the slice and hour each came from.
+/// Labelled rows with the slice each came from: tabular (`n_features` > 0, raw features
+/// row-major) or text (`n_features` = 0, one text per row).
 #[derive(Debug, Clone, Default)]
 pub struct RowStore {
-    /// Columns per row.
+    /// Columns per row; 0 for text rows.
     pub n_features: usize,
-    /// Raw features, row-major.
+    /// Raw features, row-major (tabular rows).
     pub features: Vec<f32>,
+    /// One text per row (text rows).
+    pub texts: Vec<String>,
     /// Label per row.
     pub labels: Vec<u32>,
     /// Slice per row.
@@ -53,7 +57,7 @@ impl RowStore {
         &self.features[i * self.n_features..(i + 1) * self.n_features]
     }
 
-    /// Appends one row.
+    /// Appends one tabular row.
     pub fn push(&mut self, features: &[f32], label: u32, slice: u16) {
         debug_assert_eq!(features.len(), self.n_features);
         self.features.extend_from_slice(features);
@@ -61,18 +65,50 @@ impl RowStore {
         self.slices.push(slice);
     }
 
+    /// Appends one text row.
+    pub fn push_text(&mut self, text: &str, label: u32, slice: u16) {
+        debug_assert_eq!(self.n_features, 0);
+        self.texts.push(text.to_string());
+        self.labels.push(label);
+        self.slices.push(slice);
+    }
+
     /// Appends row `i` of `other`.
     pub fn push_from(&mut self, other: &RowStore, i: usize) {
-        self.push(other.row(i), other.labels[i], other.slices[i]);
+        if other.n_features == 0 {
+            self.push_text(&other.texts[i], other.labels[i], other.slices[i]);
+        } else {
+            self.push(other.row(i), other.labels[i], other.slices[i]);
+        }
+    }
+
+    /// The rows as model inputs.
+    pub fn inputs(&self) -> Inputs {
+        if self.n_features == 0 {
+            Inputs::Text {
+                texts: self.texts.clone(),
+            }
+        } else {
+            Inputs::Tabular {
+                n_features: self.n_features,
+                values: self.features.clone(),
+            }
+        }
     }
 
     /// The rows `[from, to)` (clamped to what is held).
     pub fn range(&self, from: usize, to: usize) -> RowStore {
         let to = to.min(self.len());
         let from = from.min(to);
+        let texts = if self.n_features == 0 {
+            self.texts[from..to].to_vec()
+        } else {
+            Vec::new()
+        };
         RowStore {
             n_features: self.n_features,
             features: self.features[from * self.n_features..to * self.n_features].to_vec(),
+            texts,
             labels: self.labels[from..to].to_vec(),
             slices: self.slices[from..to].to_vec(),
         }
@@ -81,6 +117,7 @@ impl RowStore {
     /// Appends every row of `other`.
     pub fn extend(&mut self, other: &RowStore) {
         self.features.extend_from_slice(&other.features);
+        self.texts.extend_from_slice(&other.texts);
         self.labels.extend_from_slice(&other.labels);
         self.slices.extend_from_slice(&other.slices);
     }
@@ -94,6 +131,9 @@ pub struct RowsRecord {
     pub n_features: usize,
     /// Raw features, row-major.
     pub features: Vec<f32>,
+    /// Texts (text rows).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub texts: Vec<String>,
     /// Label per row.
     pub labels: Vec<u32>,
     /// Slice per row.
@@ -127,6 +167,7 @@ impl RowsRecord {
         Self {
             n_features: rows.n_features,
             features: rows.features.clone(),
+            texts: rows.texts.clone(),
             labels: rows.labels.clone(),
             slices: rows.slices.clone(),
             train_rows: None,
@@ -137,8 +178,9 @@ impl RowsRecord {
     /// The rows as a store, refusing inconsistent lengths.
     pub fn store(&self) -> std::result::Result<RowStore, String> {
         let n = self.labels.len();
-        if self.n_features == 0
-            || self.features.len() != n * self.n_features
+        let texts = if self.n_features == 0 { n } else { 0 };
+        if self.features.len() != n * self.n_features
+            || self.texts.len() != texts
             || self.slices.len() != n
         {
             return Err(format!(
@@ -152,6 +194,7 @@ impl RowsRecord {
         Ok(RowStore {
             n_features: self.n_features,
             features: self.features.clone(),
+            texts: self.texts.clone(),
             labels: self.labels.clone(),
             slices: self.slices.clone(),
         })
@@ -204,6 +247,15 @@ impl FeatureTransform {
             .collect()
     }
 
+    /// A text training set.
+    pub fn text_dataset(rows: &RowStore, n_classes: usize) -> TextDataset {
+        TextDataset {
+            texts: rows.texts.clone(),
+            labels: rows.labels.clone(),
+            n_classes,
+        }
+    }
+
     /// A training set from raw rows.
     pub fn dataset(&self, rows: &RowStore, n_classes: usize) -> TabularDataset {
         TabularDataset {
@@ -215,6 +267,15 @@ impl FeatureTransform {
     }
 }
 
+/// The network behind a served version.
+#[derive(Debug, Clone)]
+pub enum Net {
+    /// An MLP over transformed tabular features.
+    Tabular(Arc<TabularModel>),
+    /// A hashed n-gram text classifier.
+    Text(Arc<TextClassifier>),
+}
+
 /// A model version the route may name.
 #[derive(Debug, Clone)]
 pub struct ServedModel {
@@ -224,42 +285,87 @@ pub struct ServedModel {
     pub artifact_sha256: String,
     /// Weights bytes.
     pub size_bytes: u64,
+    /// Parameters.
+    pub parameter_count: u64,
     /// The network.
-    pub model: Arc<TabularModel>,
+    pub net: Net,
     transform: Arc<FeatureTransform>,
 }
 
 impl ServedModel {
-    /// Wraps a trained model.
+    /// Wraps a trained tabular model.
     pub fn new(model: TabularModel, transform: Arc<FeatureTransform>) -> Result<Self> {
         let artifact = model.to_artifact().map_err(model_err())?;
         Ok(Self {
             model_id: artifact.manifest.model_id.clone(),
             artifact_sha256: artifact.manifest.weights_sha256.clone(),
             size_bytes: artifact.weights.len() as u64,
-            model: Arc::new(model),
+            parameter_count: model.parameter_count() as u64,
+            net: Net::Tabular(Arc::new(model)),
             transform,
         })
     }
 
-    /// Class probabilities of raw rows, row-major.
-    pub fn proba(&self, raw: &[f32]) -> Result<Vec<f32>> {
-        if raw.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.model
-            .predict_proba(&self.transform.apply(raw))
-            .map_err(model(format!("predicting with {}", self.model_id)))
+    /// Wraps a trained text model.
+    pub fn new_text(model: TextClassifier) -> Result<Self> {
+        let artifact = model.to_artifact().map_err(model_err())?;
+        Ok(Self {
+            model_id: artifact.manifest.model_id.clone(),
+            artifact_sha256: artifact.manifest.weights_sha256.clone(),
+            size_bytes: artifact.weights.len() as u64,
+            parameter_count: model.parameter_count() as u64,
+            net: Net::Text(Arc::new(model)),
+            transform: Arc::new(FeatureTransform::default()),
+        })
     }
 
-    /// Top class of each raw row.
-    pub fn classes(&self, raw: &[f32]) -> Result<Vec<u32>> {
-        if raw.is_empty() {
+    /// The weights as stored in the artifacts folder.
+    pub fn weights(&self) -> Result<Vec<u8>> {
+        let artifact = match &self.net {
+            Net::Tabular(m) => m.to_artifact(),
+            Net::Text(m) => m.to_artifact(),
+        };
+        Ok(artifact.map_err(model_err())?.weights)
+    }
+
+    /// The model family (`tabular`, `text`).
+    pub fn family(&self) -> &'static str {
+        match &self.net {
+            Net::Tabular(m) => m.family(),
+            Net::Text(m) => m.family(),
+        }
+    }
+
+    /// Class probabilities of raw inputs, row-major.
+    pub fn proba(&self, inputs: &Inputs) -> Result<Vec<f32>> {
+        if inputs.is_empty() {
             return Ok(Vec::new());
         }
-        self.model
-            .predict(&self.transform.apply(raw))
-            .map_err(model(format!("predicting with {}", self.model_id)))
+        let what = || format!("predicting with {}", self.model_id);
+        match (&self.net, inputs) {
+            (Net::Tabular(m), Inputs::Tabular { values, .. }) => m
+                .predict_proba(&self.transform.apply(values))
+                .map_err(model(what())),
+            (Net::Text(m), Inputs::Text { texts }) => {
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                m.predict_proba(&refs).map_err(model(what()))
+            }
+            _ => Err(crate::Error::Replay {
+                stream: "models".into(),
+                sequence: 0,
+                reason: format!("{} cannot read these inputs", self.model_id),
+            }),
+        }
+    }
+
+    /// Top class of each row.
+    pub fn classes(&self, inputs: &Inputs) -> Result<Vec<u32>> {
+        let n_classes = match &self.net {
+            Net::Tabular(m) => m.config().n_classes,
+            Net::Text(m) => m.config().n_classes,
+        };
+        let p = self.proba(inputs)?;
+        Ok(ledgerloop_models::metrics::argmax_rows(&p, n_classes))
     }
 }
 
@@ -269,14 +375,8 @@ fn model_err() -> impl FnOnce(ledgerloop_models::Error) -> crate::Error {
 
 impl Classifier for ServedModel {
     fn predict(&self, inputs: &Inputs, out: &mut Vec<u32>) -> ledgerloop_sim::Result<()> {
-        let Inputs::Tabular { values, .. } = inputs else {
-            return Err(ledgerloop_sim::Error::Learner {
-                learner: self.model_id.clone(),
-                reason: "the governed host serves tabular worlds only".into(),
-            });
-        };
         let classes = self
-            .classes(values)
+            .classes(inputs)
             .map_err(|e| ledgerloop_sim::Error::Learner {
                 learner: self.model_id.clone(),
                 reason: e.to_string(),

@@ -1,6 +1,7 @@
 //! The sim host: the six agents governing the simulator's served model.
 //!
-//! [`GovernedPolicy`] implements the simulator's `Policy`. Every simulator callback
+//! [`GovernedPolicy`] implements the simulator's `Policy` for tabular worlds (an MLP
+//! serves) and text worlds (a hashed n-gram classifier serves). Every simulator callback
 //! becomes inputs for the deciders (via [`crate::step::apply`]), each call is written
 //! to the log with its input (via [`crate::journal::Journal`]), and the decisions that
 //! ask for work (training, distilling) are carried out at once by the workers, whose
@@ -149,9 +150,6 @@ impl GovernedPolicy {
             path: "<agents policy>".into(),
             reason,
         };
-        if names.is_empty() {
-            return Err(invalid("the sim host governs tabular worlds only".into()));
-        }
         if names != policy {
             return Err(invalid(format!(
                 "perceiver.features {policy:?} must list the world's columns {names:?} in order"
@@ -170,26 +168,28 @@ impl GovernedPolicy {
 
     /// Splits the warm-up rows into training rows and the old-distribution holdout.
     fn split_warmup(&mut self, start: &PolicyStart<'_>) -> Result<()> {
-        let Inputs::Tabular { n_features, values } = &start.warmup.inputs else {
-            return Err(Error::InvalidPolicy {
-                path: "<agents policy>".into(),
-                reason: "the sim host governs tabular worlds only".into(),
-            });
+        let n_features = match &start.warmup.inputs {
+            Inputs::Tabular { n_features, .. } => *n_features,
+            Inputs::Text { .. } => 0,
         };
-        self.warmup = RowStore::new(*n_features);
-        self.old_holdout = RowStore::new(*n_features);
-        self.labels = RowStore::new(*n_features);
-        self.pseudo = RowStore::new(*n_features);
+        self.warmup = RowStore::new(n_features);
+        self.old_holdout = RowStore::new(n_features);
+        self.labels = RowStore::new(n_features);
+        self.pseudo = RowStore::new(n_features);
         let share = self.config.host.warmup_holdout_share;
         for (i, label) in start.warmup.labels.iter().enumerate() {
-            let row = &values[i * n_features..(i + 1) * n_features];
             let u = unit_interval(stable_hash(self.seed ^ stable_hash(i as u64)));
             let store = if u < share {
                 &mut self.old_holdout
             } else {
                 &mut self.warmup
             };
-            store.push(row, *label, 0);
+            match &start.warmup.inputs {
+                Inputs::Tabular { values, .. } => {
+                    store.push(&values[i * n_features..(i + 1) * n_features], *label, 0)
+                }
+                Inputs::Text { texts } => store.push_text(&texts[i], *label, 0),
+            }
         }
         Ok(())
     }
@@ -244,6 +244,7 @@ impl GovernedPolicy {
         warmup
             .features
             .extend_from_slice(&self.old_holdout.features);
+        warmup.texts.extend_from_slice(&self.old_holdout.texts);
         warmup.labels.extend_from_slice(&self.old_holdout.labels);
         warmup.slices.extend_from_slice(&self.old_holdout.slices);
         warmup.train_rows = Some(self.warmup.len());
@@ -295,12 +296,7 @@ impl GovernedPolicy {
 }
 
 fn first_weights(model: &ServedModel) -> Result<Vec<u8>> {
-    use ledgerloop_models::Model as _;
-    Ok(model
-        .model
-        .to_artifact()
-        .map_err(crate::error::model("storing the first model"))?
-        .weights)
+    model.weights()
 }
 
 impl Policy for GovernedPolicy {

@@ -13,17 +13,17 @@ use ledgerloop_agents::trainer::{Strategy, TrainingJob};
 use ledgerloop_events::catalogue::{DistillationStarted, ModelTrained, StudentDistilled};
 use ledgerloop_models::compress::{distill, DistillConfig};
 use ledgerloop_models::quant::QuantizedMlp;
-use ledgerloop_models::{FineTuneMode, MlpConfig, Model as _, TabularModel, TrainConfig};
+use ledgerloop_models::text::{TextClassifier, TextConfig, TextTrainConfig};
+use ledgerloop_models::{
+    FineTuneMode, MlpConfig, Model as _, TabularModel, TrainConfig, TrainReport,
+};
 use rand::seq::index::sample;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::config::HostSettings;
-use crate::data::{FeatureTransform, RowStore, ServedModel};
+use crate::data::{FeatureTransform, Net, RowStore, ServedModel};
 use crate::error::{model, Error, Result};
-
-/// Family name written into `ModelTrained` for the served MLP.
-pub const TEACHER_FAMILY: &str = "tabular";
 
 /// What a training job reads.
 #[derive(Debug, Clone, Copy)]
@@ -80,7 +80,17 @@ fn job_error(job: &TrainingJob, reason: &str) -> Error {
     }
 }
 
-/// Trains the first model of a run on the warm-up rows.
+/// Options of a text job: the models crate's defaults with the host's epochs and seed.
+fn text_options(seed: u64, epochs: usize) -> TextTrainConfig {
+    TextTrainConfig {
+        seed,
+        max_epochs: epochs,
+        ..TextTrainConfig::default()
+    }
+}
+
+/// Trains the first model of a run on the warm-up rows (an MLP for tabular rows, a
+/// hashed n-gram classifier for text rows).
 pub fn train_initial(
     rows: &RowStore,
     n_classes: usize,
@@ -88,6 +98,13 @@ pub fn train_initial(
     settings: &HostSettings,
     seed: u64,
 ) -> Result<ServedModel> {
+    if rows.n_features == 0 {
+        let data = FeatureTransform::text_dataset(rows, n_classes);
+        let opts = text_options(seed, settings.max_epochs);
+        let (m, _) = TextClassifier::fit(&TextConfig::new(n_classes), &data, None, &opts)
+            .map_err(model("initial fit"))?;
+        return ServedModel::new_text(m);
+    }
     let cfg = MlpConfig {
         n_features: rows.n_features,
         n_classes,
@@ -119,50 +136,16 @@ pub fn train(
     if rows.is_empty() {
         return Err(job_error(job, "the composed data set is empty"));
     }
-    let dataset = data.transform.dataset(&rows, data.n_classes);
-    let warm = TrainConfig {
-        seed: job.seed,
-        max_epochs: settings.fine_tune_epochs,
-        batch_size: settings.batch_size,
-        learning_rate: settings.fine_tune_learning_rate,
-        ..TrainConfig::default()
+    let parent_net = match (job.strategy, parent) {
+        (Strategy::Full, _) => None,
+        (_, Some(p)) => Some(p.net.clone()),
+        (_, None) => return Err(job_error(job, "the parent model is not loaded")),
     };
-    let what = format!("{} ({})", job.job_id, job.strategy.name());
-    let parent_model = || {
-        parent
-            .map(|p| p.model.clone())
-            .ok_or_else(|| job_error(job, "the parent model is not loaded"))
+    let (served, report) = if rows.n_features == 0 {
+        train_text(job, &rows, data.n_classes, parent_net, settings)?
+    } else {
+        train_tabular(job, &rows, data, parent_net, settings)?
     };
-    let (trained, report) = match job.strategy {
-        Strategy::Full => {
-            let cfg = MlpConfig {
-                n_features: rows.n_features,
-                n_classes: data.n_classes,
-                hidden: settings.hidden_layers.clone(),
-            };
-            let opts = TrainConfig {
-                max_epochs: settings.max_epochs,
-                learning_rate: settings.learning_rate,
-                ..warm
-            };
-            TabularModel::fit(&cfg, &dataset, None, &opts).map_err(model(what))?
-        }
-        strategy => {
-            let fine_tune = match strategy {
-                Strategy::HeadOnly => FineTuneMode::HeadOnly,
-                Strategy::Lora => FineTuneMode::Lora {
-                    rank: job.lora_rank.max(1) as usize,
-                    alpha: 2.0 * job.lora_rank.max(1) as f32,
-                },
-                _ => FineTuneMode::Full,
-            };
-            let opts = TrainConfig { fine_tune, ..warm };
-            parent_model()?
-                .fine_tune(&dataset, None, &opts)
-                .map_err(model(what))?
-        }
-    };
-    let served = ServedModel::new(trained, data.transform.clone())?;
     let mut metrics = BTreeMap::new();
     metrics.insert("train_rows".to_string(), rows.len() as f64);
     metrics.insert("epochs".to_string(), report.epochs.len() as f64);
@@ -175,14 +158,93 @@ pub fn train(
     let fact = ModelTrained {
         job_id: job.job_id.clone(),
         model_id: served.model_id.clone(),
-        family: TEACHER_FAMILY.to_string(),
+        family: served.family().to_string(),
         artifact_sha256: served.artifact_sha256.clone(),
         dataset_hash: job.dataset_hash.clone(),
         parent_model_id: job.parent_model_id.clone(),
-        parameter_count: served.model.parameter_count() as u64,
+        parameter_count: served.parameter_count,
         metrics,
     };
     Ok((served, fact))
+}
+
+/// A tabular job: `full` fits from scratch, the others warm-start the parent MLP
+/// (head only, LoRA adapters merged on export, or every layer).
+fn train_tabular(
+    job: &TrainingJob,
+    rows: &RowStore,
+    data: &TrainingData<'_>,
+    parent: Option<Net>,
+    settings: &HostSettings,
+) -> Result<(ServedModel, TrainReport)> {
+    let dataset = data.transform.dataset(rows, data.n_classes);
+    let warm = TrainConfig {
+        seed: job.seed,
+        max_epochs: settings.fine_tune_epochs,
+        batch_size: settings.batch_size,
+        learning_rate: settings.fine_tune_learning_rate,
+        ..TrainConfig::default()
+    };
+    let what = format!("{} ({})", job.job_id, job.strategy.name());
+    let (trained, report) = match (job.strategy, parent) {
+        (Strategy::Full, _) => {
+            let cfg = MlpConfig {
+                n_features: rows.n_features,
+                n_classes: data.n_classes,
+                hidden: settings.hidden_layers.clone(),
+            };
+            let opts = TrainConfig {
+                max_epochs: settings.max_epochs,
+                learning_rate: settings.learning_rate,
+                ..warm
+            };
+            TabularModel::fit(&cfg, &dataset, None, &opts).map_err(model(what))?
+        }
+        (strategy, Some(Net::Tabular(parent))) => {
+            let fine_tune = match strategy {
+                Strategy::HeadOnly => FineTuneMode::HeadOnly,
+                Strategy::Lora => FineTuneMode::Lora {
+                    rank: job.lora_rank.max(1) as usize,
+                    alpha: 2.0 * job.lora_rank.max(1) as f32,
+                },
+                _ => FineTuneMode::Full,
+            };
+            let opts = TrainConfig { fine_tune, ..warm };
+            parent
+                .fine_tune(&dataset, None, &opts)
+                .map_err(model(what))?
+        }
+        _ => return Err(job_error(job, "the parent is not a tabular model")),
+    };
+    Ok((ServedModel::new(trained, data.transform.clone())?, report))
+}
+
+/// A text job: `full` fits from scratch; every warm start fine-tunes the whole parent
+/// (the n-gram classifier has no separate head or adapters to train alone).
+fn train_text(
+    job: &TrainingJob,
+    rows: &RowStore,
+    n_classes: usize,
+    parent: Option<Net>,
+    settings: &HostSettings,
+) -> Result<(ServedModel, TrainReport)> {
+    let dataset = FeatureTransform::text_dataset(rows, n_classes);
+    let what = format!("{} ({})", job.job_id, job.strategy.name());
+    let (trained, report) = match parent {
+        None => {
+            let opts = text_options(job.seed, settings.max_epochs);
+            TextClassifier::fit(&TextConfig::new(n_classes), &dataset, None, &opts)
+                .map_err(model(what))?
+        }
+        Some(Net::Text(parent)) => {
+            let opts = text_options(job.seed, settings.fine_tune_epochs);
+            parent
+                .fine_tune(&dataset, None, &opts)
+                .map_err(model(what))?
+        }
+        Some(Net::Tabular(_)) => return Err(job_error(job, "the parent is not a text model")),
+    };
+    Ok((ServedModel::new_text(trained)?, report))
 }
 
 /// Most rows of recent labels a distillation transfer set takes (plus warm-up rows).
@@ -271,11 +333,11 @@ pub fn evaluate(
     old_holdout: &RowStore,
     slice_names: &[String],
 ) -> Result<EvaluationReport> {
-    let cand = candidate.classes(&heldout.features)?;
-    let champ = champion.classes(&heldout.features)?;
+    let cand = candidate.classes(&heldout.inputs())?;
+    let champ = champion.classes(&heldout.inputs())?;
     let (heldout_acc, b, c) = paired(&cand, &champ, &heldout.labels);
-    let old_cand = candidate.classes(&old_holdout.features)?;
-    let old_champ = champion.classes(&old_holdout.features)?;
+    let old_cand = candidate.classes(&old_holdout.inputs())?;
+    let old_champ = champion.classes(&old_holdout.inputs())?;
     let (old_acc, _, _) = paired(&old_cand, &old_champ, &old_holdout.labels);
     let mut slices = BTreeMap::new();
     for (s, name) in slice_names.iter().enumerate() {
@@ -315,6 +377,13 @@ pub fn distil(
     settings: &HostSettings,
 ) -> Result<StudentDistilled> {
     let what = format!("{} (teacher {})", started.job_id, started.teacher_model_id);
+    let Net::Tabular(teacher_net) = &teacher.net else {
+        return Err(Error::Replay {
+            stream: "workers".into(),
+            sequence: 0,
+            reason: format!("{what}: only tabular teachers are distilled for the edge"),
+        });
+    };
     let student_cfg = MlpConfig {
         n_features: rows.n_features,
         n_classes,
@@ -332,8 +401,8 @@ pub fn distil(
         },
     };
     let data = transform.dataset(rows, n_classes);
-    let (student, _) = distill(&teacher.model, &student_cfg, &data, None, None, &cfg)
-        .map_err(model(what.clone()))?;
+    let (student, _) =
+        distill(teacher_net, &student_cfg, &data, None, None, &cfg).map_err(model(what.clone()))?;
     let (artifact, size_bytes) = if started.quantize_int8 {
         let q = QuantizedMlp::from_model(&student).map_err(model(what.clone()))?;
         (
@@ -345,8 +414,7 @@ pub fn distil(
         let size = a.weights.len() as u64;
         (a, size)
     };
-    let teacher_pred = teacher
-        .model
+    let teacher_pred = teacher_net
         .predict(&data.features)
         .map_err(model(what.clone()))?;
     let student_pred = student.predict(&data.features).map_err(model(what))?;

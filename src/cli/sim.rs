@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use clap::Args;
 use ledgerloop_runtime::config::GovernedConfig;
 use ledgerloop_runtime::host::GovernedPolicy;
+use ledgerloop_sim::config::replay::ReplayKind;
 use ledgerloop_sim::config::Scenario;
 use ledgerloop_sim::config::WorldKind;
 use ledgerloop_sim::policy::StaticPolicy;
@@ -66,11 +67,23 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         ))
     });
     let context = || format!("running {}", args.scenario.display());
-    let governed =
-        args.policy == PolicyKind::Governed && matches!(scenario.scenario.world, WorldKind::Ont);
+    // The sim host governs classification worlds; rankings (recommend, interaction
+    // replays) are served by the static ranker. A replayed classification world has no
+    // default policy file, so it is governed when one is given.
+    let interaction = scenario
+        .replay
+        .as_ref()
+        .is_some_and(|r| r.kind == ReplayKind::Interaction);
+    let governable = match scenario.scenario.world {
+        WorldKind::Ont | WorldKind::Intent => true,
+        WorldKind::Replay => !interaction && args.agents.is_some(),
+        WorldKind::Recommend => false,
+    };
+    let governed = args.policy == PolicyKind::Governed && governable;
     if args.policy == PolicyKind::Governed && !governed {
         eprintln!(
-            "note: the sim host governs the ONT world so far; {} runs the static policy",
+            "note: the sim host governs classification worlds (ont, intent, a replay with \
+             --agents); {} runs the static policy",
             scenario.scenario.name
         );
     }

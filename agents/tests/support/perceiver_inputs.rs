@@ -46,6 +46,7 @@ pub fn reading(
         device_id: device.into(),
         features,
         probabilities,
+        text: String::new(),
     }
 }
 

@@ -106,7 +106,7 @@ fn rebuild(loaded: &Loaded<'_>, blobs: &BlobStore) -> Result<Data, String> {
     let mut warm: Option<RowsRecord> = None;
     let mut labels: Option<RowStore> = None;
     let mut label_marks = Vec::new();
-    let mut pseudo_rows: Vec<(Vec<f32>, u32)> = Vec::new();
+    let mut pseudo_rows: Vec<(Vec<f32>, String, u32)> = Vec::new();
     let mut batch: Option<(String, ReadingBatch)> = None;
     for (r, e) in loaded.order {
         match (r.stream.as_str(), e) {
@@ -149,7 +149,11 @@ fn rebuild(loaded: &Loaded<'_>, blobs: &BlobStore) -> Result<Data, String> {
                         .find(|x| &x.item_id == item)
                         .ok_or_else(|| format!("pseudo-label {item} not in its batch"))?;
                     let features = row.features.iter().map(|v| v.unwrap_or(f64::NAN) as f32);
-                    pseudo_rows.push((features.collect(), top_class(&row.probabilities)));
+                    pseudo_rows.push((
+                        features.collect(),
+                        row.text.clone(),
+                        top_class(&row.probabilities),
+                    ));
                 }
             }
             _ => {}
@@ -163,8 +167,12 @@ fn rebuild(loaded: &Loaded<'_>, blobs: &BlobStore) -> Result<Data, String> {
     let all = warm.store()?;
     let train_rows = warm.train_rows.ok_or("warm-up rows without their split")?;
     let mut pseudo = RowStore::new(all.n_features);
-    for (features, class) in &pseudo_rows {
-        pseudo.push(features, *class, 0);
+    for (features, text, class) in &pseudo_rows {
+        if all.n_features == 0 {
+            pseudo.push_text(text, *class, 0);
+        } else {
+            pseudo.push(features, *class, 0);
+        }
     }
     Ok(Data {
         warmup: all.range(0, train_rows),

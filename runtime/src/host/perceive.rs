@@ -36,8 +36,8 @@ const BALANCE_SALT: u64 = 0x6261_6c61_6e63_6521;
 pub struct PendingLabel {
     /// The `LabelsRequested.request_id` it belongs to.
     pub request_id: String,
-    /// Raw features.
-    pub features: Vec<f32>,
+    /// The row's raw input (one row of features or one text).
+    pub input: Inputs,
     /// Slice.
     pub slice: u16,
 }
@@ -86,13 +86,6 @@ impl GovernedPolicy {
         batch: Observed<'_>,
         requests: &mut Vec<LabelRequest>,
     ) -> Result<()> {
-        let Inputs::Tabular { n_features, values } = batch.inputs else {
-            return Err(Error::InvalidPolicy {
-                path: "<agents policy>".into(),
-                reason: "the sim host governs tabular worlds only".into(),
-            });
-        };
-        let n = *n_features;
         let hour = batch.hour;
         let rows: Vec<usize> = (0..batch.keys.len())
             .filter(|i| self.perceived(batch.keys[*i]))
@@ -114,11 +107,11 @@ impl GovernedPolicy {
                     sequence: 0,
                     reason: format!("serving version {version} is not loaded"),
                 })?;
-            let raw: Vec<f32> = idx
-                .iter()
-                .flat_map(|i| values[i * n..(i + 1) * n].iter().copied())
-                .collect();
-            let p = model.proba(&raw)?;
+            let mut sub = batch.inputs.empty_like();
+            for i in idx {
+                sub.push_row_from(batch.inputs, *i);
+            }
+            let p = model.proba(&sub)?;
             for (k, i) in idx.iter().enumerate() {
                 let row = &p[k * self.n_classes..(k + 1) * self.n_classes];
                 probabilities.insert(*i, row.iter().map(|x| f64::from(*x)).collect());
@@ -126,14 +119,24 @@ impl GovernedPolicy {
         }
         let readings = rows
             .iter()
-            .map(|&i| Reading {
-                item_id: item_id(hour, i as u32),
-                device_id: batch.keys[i].to_string(),
-                features: values[i * n..(i + 1) * n]
-                    .iter()
-                    .map(|x| reported(*x))
-                    .collect(),
-                probabilities: probabilities.remove(&i).unwrap_or_default(),
+            .map(|&i| {
+                let (features, text) = match batch.inputs {
+                    Inputs::Tabular { n_features, values } => (
+                        values[i * n_features..(i + 1) * n_features]
+                            .iter()
+                            .map(|x| reported(*x))
+                            .collect(),
+                        String::new(),
+                    ),
+                    Inputs::Text { texts } => (Vec::new(), texts[i].clone()),
+                };
+                Reading {
+                    item_id: item_id(hour, i as u32),
+                    device_id: batch.keys[i].to_string(),
+                    features,
+                    probabilities: probabilities.remove(&i).unwrap_or_default(),
+                    text,
+                }
             })
             .collect::<Vec<_>>();
         let input = ReadingBatch {
@@ -156,11 +159,13 @@ impl GovernedPolicy {
                     for row in req.item_ids.iter().filter_map(|s| row_of(s)) {
                         let r = row as usize;
                         requests.push(LabelRequest { row });
+                        let mut input = batch.inputs.empty_like();
+                        input.push_row_from(batch.inputs, r);
                         self.pending_labels.insert(
                             (hour, row),
                             super::PendingLabel {
                                 request_id: req.request_id.clone(),
-                                features: values[r * n..(r + 1) * n].to_vec(),
+                                input,
                                 slice: batch.slices.get(r).copied().unwrap_or(0),
                             },
                         );
@@ -171,7 +176,16 @@ impl GovernedPolicy {
                         let r = row as usize;
                         let class = top_class.get(&row).copied().unwrap_or(0);
                         let slice = batch.slices.get(r).copied().unwrap_or(0);
-                        self.pseudo.push(&values[r * n..(r + 1) * n], class, slice);
+                        match batch.inputs {
+                            Inputs::Tabular { n_features, values } => self.pseudo.push(
+                                &values[r * n_features..(r + 1) * n_features],
+                                class,
+                                slice,
+                            ),
+                            Inputs::Text { texts } => {
+                                self.pseudo.push_text(&texts[r], class, slice)
+                            }
+                        }
                     }
                 }
                 _ => {}
@@ -198,7 +212,10 @@ impl GovernedPolicy {
         for (request_id, rows) in groups {
             let mut delivered = RowStore::new(self.labels.n_features);
             for (p, label) in &rows {
-                delivered.push(&p.features, *label, p.slice);
+                match &p.input {
+                    Inputs::Tabular { values, .. } => delivered.push(values, *label, p.slice),
+                    Inputs::Text { texts } => delivered.push_text(&texts[0], *label, p.slice),
+                }
             }
             self.labels.extend(&delivered);
             let fact = Event::LabelsReceived(LabelsReceived {
