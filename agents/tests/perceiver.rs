@@ -291,3 +291,20 @@ fn bad_policies_are_rejected() {
     assert!(unknown_key.is_err());
     assert!(Perceiver::new(PerceiverPolicy::default()).is_ok());
 }
+
+/// Given a policy with `temp_c` unmonitored, when a batch is ingested, then only `rx_power_dbm` is sampled for the DriftJudge while both are summed.
+#[test]
+fn unmonitored_features_are_summarised_but_not_sampled() {
+    let perceiver = Perceiver::new(policy()).expect("valid");
+    let rows = vec![ok_row("a", P.to_vec()), ok_row("b", P.to_vec())];
+    let events = perceiver
+        .decide(&PerceiverState::default(), &batch("b0", 0, rows))
+        .expect("decides");
+    let Event::BatchIngested(ingested) = &events[0] else {
+        panic!("first event is BatchIngested: {events:?}")
+    };
+    let sampled: Vec<&str> = ingested.feature_samples.keys().map(String::as_str).collect();
+    assert_eq!(sampled, ["rx_power_dbm"]);
+    assert_eq!(ingested.feature_sums.len(), 2);
+    assert_eq!(ingested.feature_sums.get("temp_c"), Some(&40.0));
+}

@@ -296,27 +296,37 @@ impl ServedModel {
     /// Wraps a trained tabular model.
     pub fn new(model: TabularModel, transform: Arc<FeatureTransform>) -> Result<Self> {
         let artifact = model.to_artifact().map_err(model_err())?;
-        Ok(Self {
-            model_id: artifact.manifest.model_id.clone(),
-            artifact_sha256: artifact.manifest.weights_sha256.clone(),
-            size_bytes: artifact.weights.len() as u64,
-            parameter_count: model.parameter_count() as u64,
-            net: Net::Tabular(Arc::new(model)),
+        let parameters = model.parameter_count();
+        Ok(Self::wrap(
+            &artifact,
+            parameters,
+            Net::Tabular(Arc::new(model)),
             transform,
-        })
+        ))
     }
 
     /// Wraps a trained text model.
     pub fn new_text(model: TextClassifier) -> Result<Self> {
         let artifact = model.to_artifact().map_err(model_err())?;
-        Ok(Self {
+        let parameters = model.parameter_count();
+        let net = Net::Text(Arc::new(model));
+        Ok(Self::wrap(&artifact, parameters, net, Arc::default()))
+    }
+
+    fn wrap(
+        artifact: &ledgerloop_models::Artifact,
+        parameters: usize,
+        net: Net,
+        transform: Arc<FeatureTransform>,
+    ) -> Self {
+        Self {
             model_id: artifact.manifest.model_id.clone(),
             artifact_sha256: artifact.manifest.weights_sha256.clone(),
             size_bytes: artifact.weights.len() as u64,
-            parameter_count: model.parameter_count() as u64,
-            net: Net::Text(Arc::new(model)),
-            transform: Arc::new(FeatureTransform::default()),
-        })
+            parameter_count: parameters as u64,
+            net,
+            transform,
+        }
     }
 
     /// The weights as stored in the artifacts folder.

@@ -227,7 +227,8 @@ pub struct BatchSummary {
     pub sums: BTreeMap<String, f64>,
     /// Bin counts of each feature's clean values.
     pub bins: BTreeMap<String, Vec<u64>>,
-    /// The systematic sample of each feature's clean values (same rows for every feature).
+    /// The systematic sample of each monitored feature's clean values (same rows for
+    /// every feature); the DriftJudge tests these for data drift.
     pub samples: BTreeMap<String, Vec<f64>>,
 }
 
@@ -256,7 +257,7 @@ pub fn summarise(policy: &PerceiverPolicy, rows: &[CleanRow]) -> BatchSummary {
         }
         out.sums.insert(f.name.clone(), sum);
         out.bins.insert(f.name.clone(), bins);
-        if !sample.is_empty() {
+        if !sample.is_empty() && f.monitor {
             let values = sample.iter().map(|&i| rows[i].values[j]).collect();
             out.samples.insert(f.name.clone(), values);
         }

@@ -69,6 +69,16 @@ pub struct FeaturePolicy {
     pub min: f64,
     /// Largest valid value (inclusive), after unit conversion; also bounds the summary bins.
     pub max: f64,
+    /// Whether the DriftJudge tests this feature for data drift (its values are sampled
+    /// into `BatchIngested.feature_samples`). Turn it off for columns that drift by
+    /// construction, such as monotone counters (uptime), which would alarm every few
+    /// days while telling nothing about the model's inputs (default true).
+    #[serde(default = "monitored")]
+    pub monitor: bool,
+}
+
+fn monitored() -> bool {
+    true
 }
 
 /// The formula of a unit conversion.

@@ -15,12 +15,14 @@ pub fn policy() -> PerceiverPolicy {
                 unit: "dBm".into(),
                 min: -40.0,
                 max: 10.0,
+                monitor: true,
             },
             FeaturePolicy {
                 name: "temp_c".into(),
                 unit: "C".into(),
                 min: -20.0,
                 max: 80.0,
+                monitor: false,
             },
         ],
         conversions: vec![UnitConversion {

@@ -187,10 +187,7 @@ impl GovernedPolicy {
                 self.models.insert(model.model_id.clone(), Arc::new(model));
                 Event::ModelTrained(fact)
             }
-            Err(e) => Event::TrainingFailed(TrainingFailed {
-                job_id: started.job_id.clone(),
-                reason: e.to_string(),
-            }),
+            Err(e) => failed(&started.job_id, e.to_string()),
         };
         let id = self
             .journal
@@ -220,10 +217,10 @@ impl GovernedPolicy {
         started: &DistillationStarted,
     ) -> Result<()> {
         let fact = match self.models.get(&started.teacher_model_id).cloned() {
-            None => Event::TrainingFailed(TrainingFailed {
-                job_id: started.job_id.clone(),
-                reason: format!("teacher {} is not loaded", started.teacher_model_id),
-            }),
+            None => failed(
+                &started.job_id,
+                format!("teacher {} is not loaded", started.teacher_model_id),
+            ),
             Some(teacher) => {
                 let rows = workers::transfer_set(&self.labels, self.labels.len(), &self.warmup);
                 match workers::distil(
@@ -235,10 +232,7 @@ impl GovernedPolicy {
                     &self.config.host,
                 ) {
                     Ok(student) => Event::StudentDistilled(student),
-                    Err(e) => Event::TrainingFailed(TrainingFailed {
-                        job_id: started.job_id.clone(),
-                        reason: e.to_string(),
-                    }),
+                    Err(e) => failed(&started.job_id, e.to_string()),
                 }
             }
         };
@@ -264,4 +258,12 @@ impl GovernedPolicy {
         self.give(Role::Releaser, hour, Input::Analyse(online), None, cause)?;
         Ok(())
     }
+}
+
+/// The fact of a worker's failed job.
+fn failed(job_id: &str, reason: String) -> Event {
+    Event::TrainingFailed(TrainingFailed {
+        job_id: job_id.to_string(),
+        reason,
+    })
 }
