@@ -303,7 +303,11 @@ fn unmonitored_features_are_summarised_but_not_sampled() {
     let Event::BatchIngested(ingested) = &events[0] else {
         panic!("first event is BatchIngested: {events:?}")
     };
-    let sampled: Vec<&str> = ingested.feature_samples.keys().map(String::as_str).collect();
+    let sampled: Vec<&str> = ingested
+        .feature_samples
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(sampled, ["rx_power_dbm"]);
     assert_eq!(ingested.feature_sums.len(), 2);
     assert_eq!(ingested.feature_sums.get("temp_c"), Some(&40.0));
