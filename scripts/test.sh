@@ -9,6 +9,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/ledgerloop-target}"
 
 need_apt=()
 command -v nats-server >/dev/null 2>&1 || need_apt+=(nats-server)
+# The report test renders report.html in headless Chromium.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing: ${need_apt[*]}"
     SUDO=""

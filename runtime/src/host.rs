@@ -240,20 +240,7 @@ impl GovernedPolicy {
         self.journal.correlate_with(id);
         self.route = ServingRoute::champion(first.model_id.clone());
         self.models.insert(first.model_id.clone(), Arc::new(first));
-        let mut warmup = crate::data::RowsRecord::of(&self.warmup);
-        warmup
-            .features
-            .extend_from_slice(&self.old_holdout.features);
-        warmup.texts.extend_from_slice(&self.old_holdout.texts);
-        warmup.labels.extend_from_slice(&self.old_holdout.labels);
-        warmup.slices.extend_from_slice(&self.old_holdout.slices);
-        warmup.train_rows = Some(self.warmup.len());
-        warmup.world = Some(crate::data::WorldFacts {
-            log_scale: self.transform.log_scale().to_vec(),
-            n_classes: self.n_classes,
-            slice_names: self.slice_names.clone(),
-            seed: self.seed,
-        });
+        let warmup = self.warmup_record();
         let input = Input::Rows {
             event: baseline.clone(),
             fold_only: true,
@@ -269,6 +256,25 @@ impl GovernedPolicy {
         )?;
         self.give(Role::DriftJudge, 0, Input::Event(baseline), Some(id), None)?;
         Ok(())
+    }
+
+    /// The warm-up rows (training rows, then the old holdout) with what a deep audit
+    /// needs to redo the first fit.
+    fn warmup_record(&self) -> crate::data::RowsRecord {
+        let mut warmup = crate::data::RowsRecord::of(&self.warmup);
+        let old = &self.old_holdout;
+        warmup.features.extend_from_slice(&old.features);
+        warmup.texts.extend_from_slice(&old.texts);
+        warmup.labels.extend_from_slice(&old.labels);
+        warmup.slices.extend_from_slice(&old.slices);
+        warmup.train_rows = Some(self.warmup.len());
+        warmup.world = Some(crate::data::WorldFacts {
+            log_scale: self.transform.log_scale().to_vec(),
+            n_classes: self.n_classes,
+            slice_names: self.slice_names.clone(),
+            seed: self.seed,
+        });
+        warmup
     }
 
     /// Rebuilds the simulator's route from the Releaser's state.

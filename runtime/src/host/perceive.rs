@@ -90,54 +90,10 @@ impl GovernedPolicy {
         let rows: Vec<usize> = (0..batch.keys.len())
             .filter(|i| self.perceived(batch.keys[*i]))
             .collect();
-        // Probabilities come from the version that served each row.
-        let mut by_version: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for &i in &rows {
-            let v = self.route.version_for(batch.keys[i]).to_string();
-            by_version.entry(v).or_default().push(i);
-        }
-        let mut probabilities: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
-        for (version, idx) in &by_version {
-            let model = self
-                .models
-                .get(version)
-                .cloned()
-                .ok_or_else(|| Error::Replay {
-                    stream: "perceiver".into(),
-                    sequence: 0,
-                    reason: format!("serving version {version} is not loaded"),
-                })?;
-            let mut sub = batch.inputs.empty_like();
-            for i in idx {
-                sub.push_row_from(batch.inputs, *i);
-            }
-            let p = model.proba(&sub)?;
-            for (k, i) in idx.iter().enumerate() {
-                let row = &p[k * self.n_classes..(k + 1) * self.n_classes];
-                probabilities.insert(*i, row.iter().map(|x| f64::from(*x)).collect());
-            }
-        }
+        let mut probabilities = self.serving_probabilities(&batch, &rows)?;
         let readings = rows
             .iter()
-            .map(|&i| {
-                let (features, text) = match batch.inputs {
-                    Inputs::Tabular { n_features, values } => (
-                        values[i * n_features..(i + 1) * n_features]
-                            .iter()
-                            .map(|x| reported(*x))
-                            .collect(),
-                        String::new(),
-                    ),
-                    Inputs::Text { texts } => (Vec::new(), texts[i].clone()),
-                };
-                Reading {
-                    item_id: item_id(hour, i as u32),
-                    device_id: batch.keys[i].to_string(),
-                    features,
-                    probabilities: probabilities.remove(&i).unwrap_or_default(),
-                    text,
-                }
-            })
+            .map(|&i| reading(&batch, i, probabilities.remove(&i).unwrap_or_default()))
             .collect::<Vec<_>>();
         let input = ReadingBatch {
             batch_id: format!("h{hour}"),
@@ -157,41 +113,70 @@ impl GovernedPolicy {
                 Event::LabelsRequested(req) => {
                     self.request_events.insert(req.request_id.clone(), *id);
                     for row in req.item_ids.iter().filter_map(|s| row_of(s)) {
-                        let r = row as usize;
                         requests.push(LabelRequest { row });
                         let mut input = batch.inputs.empty_like();
-                        input.push_row_from(batch.inputs, r);
-                        self.pending_labels.insert(
-                            (hour, row),
-                            super::PendingLabel {
-                                request_id: req.request_id.clone(),
-                                input,
-                                slice: batch.slices.get(r).copied().unwrap_or(0),
-                            },
-                        );
+                        input.push_row_from(batch.inputs, row as usize);
+                        let pending = PendingLabel {
+                            request_id: req.request_id.clone(),
+                            input,
+                            slice: batch.slices.get(row as usize).copied().unwrap_or(0),
+                        };
+                        self.pending_labels.insert((hour, row), pending);
                     }
                 }
                 Event::PseudoLabelsAccepted(p) => {
                     for row in p.item_ids.iter().filter_map(|s| row_of(s)) {
-                        let r = row as usize;
                         let class = top_class.get(&row).copied().unwrap_or(0);
-                        let slice = batch.slices.get(r).copied().unwrap_or(0);
-                        match batch.inputs {
-                            Inputs::Tabular { n_features, values } => self.pseudo.push(
-                                &values[r * n_features..(r + 1) * n_features],
-                                class,
-                                slice,
-                            ),
-                            Inputs::Text { texts } => {
-                                self.pseudo.push_text(&texts[r], class, slice)
-                            }
-                        }
+                        self.store_pseudo(&batch, row as usize, class);
                     }
                 }
                 _ => {}
             }
         }
         self.react(hour, &decisions)
+    }
+
+    /// Class probabilities of `rows` of the batch, each from the version that served it.
+    fn serving_probabilities(
+        &self,
+        batch: &Observed<'_>,
+        rows: &[usize],
+    ) -> Result<BTreeMap<usize, Vec<f64>>> {
+        let mut by_version: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for &i in rows {
+            let v = self.route.version_for(batch.keys[i]).to_string();
+            by_version.entry(v).or_default().push(i);
+        }
+        let mut probabilities = BTreeMap::new();
+        for (version, idx) in &by_version {
+            let model = self.models.get(version).ok_or_else(|| Error::Replay {
+                stream: "perceiver".into(),
+                sequence: 0,
+                reason: format!("serving version {version} is not loaded"),
+            })?;
+            let mut sub = batch.inputs.empty_like();
+            for i in idx {
+                sub.push_row_from(batch.inputs, *i);
+            }
+            let p = model.proba(&sub)?;
+            for (k, i) in idx.iter().enumerate() {
+                let row = &p[k * self.n_classes..(k + 1) * self.n_classes];
+                probabilities.insert(*i, row.iter().map(|x| f64::from(*x)).collect());
+            }
+        }
+        Ok(probabilities)
+    }
+
+    /// Appends row `r` of the batch to the pseudo-label store as class `class`.
+    fn store_pseudo(&mut self, batch: &Observed<'_>, r: usize, class: u32) {
+        let slice = batch.slices.get(r).copied().unwrap_or(0);
+        match batch.inputs {
+            Inputs::Tabular { n_features, values } => {
+                self.pseudo
+                    .push(&values[r * n_features..(r + 1) * n_features], class, slice)
+            }
+            Inputs::Text { texts } => self.pseudo.push_text(&texts[r], class, slice),
+        }
     }
 
     /// Appends answered rows to the label store, one `LabelsReceived` per request, and
@@ -274,6 +259,27 @@ impl GovernedPolicy {
         let input = Input::Feedback(FeedbackBatch { hour, outcomes });
         self.give(Role::Perceiver, hour, input, None, None)?;
         Ok(())
+    }
+}
+
+/// The Perceiver's view of row `i`: its reported values (or text) and probabilities.
+fn reading(batch: &Observed<'_>, i: usize, probabilities: Vec<f64>) -> Reading {
+    let (features, text) = match batch.inputs {
+        Inputs::Tabular { n_features, values } => (
+            values[i * n_features..(i + 1) * n_features]
+                .iter()
+                .map(|x| reported(*x))
+                .collect(),
+            String::new(),
+        ),
+        Inputs::Text { texts } => (Vec::new(), texts[i].clone()),
+    };
+    Reading {
+        item_id: item_id(batch.hour, i as u32),
+        device_id: batch.keys[i].to_string(),
+        features,
+        probabilities,
+        text,
     }
 }
 
