@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 pub mod audit;
 pub mod bench;
 pub mod log;
+pub mod report;
 pub mod sim;
 
 /// ledgerloop: six agents keep small production models accurate, every decision in a
@@ -23,7 +24,8 @@ pub enum Command {
     /// Inspect, verify, export and import an embedded event log.
     #[command(subcommand)]
     Log(log::LogCommand),
-    /// Run a scenario offline in virtual time; writes the event log and summary.json.
+    /// Run a scenario offline in virtual time; writes the event log, summary.json and
+    /// report.html.
     ///
     /// Example: ledgerloop sim --scenario scenarios/ont-offline.toml --seed 7
     Sim(sim::SimArgs),
@@ -36,6 +38,11 @@ pub enum Command {
     ///
     /// Example: ledgerloop explain tabular-0dc12d9c609884d3 --log out/ont-offline-seed7/log
     Explain(audit::ExplainArgs),
+    /// Rebuild a run's self-contained HTML report (charts and decision table) from its
+    /// folder; writes `<run-dir>/report.html` unless `--out` says otherwise.
+    ///
+    /// Example: ledgerloop report out/ont-offline-seed7 --out /tmp/ont-report.html
+    Report(report::ReportArgs),
     /// Measure throughput figures (the README's table comes from these).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -49,5 +56,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(command) => bench::run(command),
         Command::Audit(args) => audit::run_audit(args),
         Command::Explain(args) => audit::run_explain(args),
+        Command::Report(args) => report::run(args).map(|()| ExitCode::SUCCESS),
     }
 }

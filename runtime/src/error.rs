@@ -76,6 +76,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A run folder lacks a file the report is built from.
+    #[error("{path} not found; is {run_dir} a run folder written by `ledgerloop sim`?")]
+    MissingRunFile {
+        /// The folder given.
+        run_dir: PathBuf,
+        /// The missing file or folder.
+        path: PathBuf,
+    },
     /// JSON encoding or decoding failed.
     #[error(transparent)]
     Json(#[from] serde_json::Error),

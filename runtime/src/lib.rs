@@ -12,7 +12,8 @@
 //! - [`workers`]: training, evaluation and distillation with `ledgerloop-models`;
 //! - [`host`]: [`host::GovernedPolicy`], the sim host, a simulator `Policy`;
 //! - [`audit`]: re-derives every decision of a log from its recorded inputs;
-//! - [`explain`]: the causal chain of an event or a model version.
+//! - [`explain`]: the causal chain of an event or a model version;
+//! - [`report`]: the self-contained HTML report of a run folder (charts and decisions).
 #![forbid(unsafe_code)]
 
 pub mod audit;
@@ -23,6 +24,7 @@ pub mod error;
 pub mod explain;
 pub mod host;
 pub mod journal;
+pub mod report;
 pub mod step;
 pub mod workers;
 

@@ -1,6 +1,7 @@
 //! `ledgerloop sim`: runs a scenario in virtual time with the six agents governing the
 //! served model (or the static policy) and writes the event log (`<out>/log/`), the
-//! agents' stored inputs and artifacts, `<out>/summary.json` and a per-day table.
+//! agents' stored inputs and artifacts, `<out>/summary.json`, `<out>/report.html` and a
+//! per-day table.
 
 use std::path::PathBuf;
 
@@ -8,6 +9,7 @@ use anyhow::Context as _;
 use clap::Args;
 use ledgerloop_runtime::config::GovernedConfig;
 use ledgerloop_runtime::host::GovernedPolicy;
+use ledgerloop_runtime::report::REPORT_FILE;
 use ledgerloop_sim::config::replay::ReplayKind;
 use ledgerloop_sim::config::Scenario;
 use ledgerloop_sim::config::WorldKind;
@@ -103,7 +105,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             .with_context(context)?
     };
     print!("{}", summary.table());
+    let report = super::report::write_report(&out, &out.join(REPORT_FILE))?;
     println!("event log: {}", out.join("log").display());
     println!("summary:   {}", out.join("summary.json").display());
+    println!("report:    {}", report.display());
     Ok(())
 }
