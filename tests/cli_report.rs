@@ -70,6 +70,7 @@ fn sim_writes_a_report_that_report_rebuilds_identically() {
         "<svg id=\"accuracy-chart\"",
         "<svg id=\"labels-chart\"",
         "<table id=\"decisions\"",
+        "id=\"slices\"",
     ] {
         assert!(html.contains(id), "report lacks {id}");
     }

@@ -4,8 +4,9 @@
 //! oracle arms, labels asked) and the event log `<run>/log` (the agents' decisions). It
 //! shows a header with the scenario and the first and last week's accuracies, an SVG
 //! chart of accuracy per day with drift alarms, training starts, canaries, promotions
-//! and rollbacks marked, an SVG chart of labels asked per day against the budget, and a
-//! table of the agents' decisions with the command that explains each one.
+//! and rollbacks marked, an SVG chart of labels asked per day against the budget, the
+//! served accuracy per slice before and after each promotion, and a table of the
+//! agents' decisions with the command that explains each one.
 //!
 //! The page holds no script, font or image from elsewhere, and no wall-clock time: the
 //! same run folder always gives the same bytes.
@@ -19,6 +20,7 @@ use crate::error::{Error, Result};
 
 mod charts;
 mod events;
+mod slices;
 mod table;
 
 pub use events::{DecisionRow, LogDigest, Marker, MarkerKind, ROUTINE_TYPES};
@@ -95,6 +97,8 @@ fn page(summary: &Summary, digest: &LogDigest, log_dir: &str) -> String {
         budget_labels,
         &budget_note,
     ));
+    s.push_str("\n<h2 id=\"slices-heading\">Slices before and after each release</h2>\n");
+    s.push_str(&slices::slices_table(&summary.days, &digest.markers));
     s.push_str("\n<h2 id=\"decisions-heading\">Decisions</h2>\n");
     s.push_str(&left_out_note(digest));
     s.push_str(&table::decisions_table(&digest.rows, log_dir));
