@@ -53,7 +53,8 @@ const MAX_ATTEMPTS: u32 = 10;
 pub struct DistillerPolicy {
     /// Policy name written into every decision's rule (default `distiller.v1`).
     pub name: String,
-    /// Distil teachers when `trained` (default) or only when `promoted`.
+    /// Distil teachers when `trained` (default), only when `promoted`, or `never` (for
+    /// model families with no edge student, such as text classifiers).
     pub trigger: DistilTrigger,
     /// Softmax temperature of the soft targets, in (0, 100] (default 4, the models
     /// crate's default).
@@ -144,6 +145,7 @@ impl DistillerPolicy {
         let trigger = match self.trigger {
             DistilTrigger::Trained => "trained",
             DistilTrigger::Promoted => "promoted",
+            DistilTrigger::Never => "never",
         };
         Rule::new(self.name.clone())
             .with("trigger", trigger)

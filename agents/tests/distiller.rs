@@ -305,3 +305,34 @@ proptest! {
         prop_assert!(per_teacher.values().all(|&n| n <= d.policy().max_attempts));
     }
 }
+
+/// Given the `never` trigger, when models are trained and promoted, then nothing is distilled.
+#[test]
+fn never_trigger_distils_nothing() {
+    let distiller = Distiller::new(DistillerPolicy {
+        trigger: DistilTrigger::Never,
+        ..DistillerPolicy::default()
+    })
+    .expect("valid");
+    let mut state = DistillerState::default();
+    let trained = DistillerInput::ModelTrained {
+        trained: ModelTrained {
+            job_id: "train-1".into(),
+            model_id: "m1".into(),
+            ..ModelTrained::default()
+        },
+        hour: 3,
+    };
+    Distiller::evolve(
+        &mut state,
+        &Event::ModelTrained(ModelTrained {
+            job_id: "train-1".into(),
+            model_id: "m1".into(),
+            ..ModelTrained::default()
+        }),
+    );
+    let events = distiller.decide(&state, &trained).expect("decides");
+    assert!(events.is_empty(), "{events:?}");
+    let tick = DistillerInput::Tick { hour: 4 };
+    assert!(distiller.decide(&state, &tick).expect("decides").is_empty());
+}

@@ -22,7 +22,12 @@ pub enum DistilTrigger {
     Trained,
     /// The Releaser promoted it to champion (`ModelPromoted`).
     Promoted,
+    /// Nothing is distilled (e.g. a text model, for which no edge student exists).
+    Never,
 }
+
+/// The queue of the `Never` trigger: always empty.
+static NO_TEACHERS: VecDeque<String> = VecDeque::new();
 
 /// The student distilled from one teacher.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,7 +104,9 @@ impl DistillerState {
         if teacher.is_empty() || self.lineage.contains_key(teacher) {
             return;
         }
-        let queue = self.queue_mut(trigger);
+        let Some(queue) = self.queue_mut(trigger) else {
+            return;
+        };
         if queue.iter().any(|t| t == teacher) {
             return;
         }
@@ -109,10 +116,11 @@ impl DistillerState {
         queue.push_back(teacher.to_string());
     }
 
-    fn queue_mut(&mut self, trigger: DistilTrigger) -> &mut VecDeque<String> {
+    fn queue_mut(&mut self, trigger: DistilTrigger) -> Option<&mut VecDeque<String>> {
         match trigger {
-            DistilTrigger::Trained => &mut self.trained,
-            DistilTrigger::Promoted => &mut self.promoted,
+            DistilTrigger::Trained => Some(&mut self.trained),
+            DistilTrigger::Promoted => Some(&mut self.promoted),
+            DistilTrigger::Never => None,
         }
     }
 
@@ -121,6 +129,7 @@ impl DistillerState {
         match trigger {
             DistilTrigger::Trained => &self.trained,
             DistilTrigger::Promoted => &self.promoted,
+            DistilTrigger::Never => &NO_TEACHERS,
         }
     }
 
