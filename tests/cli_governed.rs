@@ -2,53 +2,10 @@
 //! the agents, `audit` re-derives every decision (exit 0), `explain` shows a model's
 //! chain back to its retrain request, and a bad agents policy is refused up front.
 
-use std::path::Path;
-use std::process::{Command, Output};
+#[path = "support/cli.rs"]
+mod cli;
 
-fn ledgerloop(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ledgerloop"))
-        .args(args)
-        .output()
-        .expect("run ledgerloop")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn repo_file(path: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(path)
-        .display()
-        .to_string()
-}
-
-/// A small governed ONT run whose firmware rollout starts on day 2.
-fn run_governed(out: &Path, extra: &[&str]) -> Output {
-    let scenario = repo_file("scenarios/ont-offline.toml");
-    let out_dir = out.to_str().expect("utf-8");
-    let mut args = vec![
-        "sim",
-        "--scenario",
-        &scenario,
-        "--days",
-        "14",
-        "--set",
-        "ont.devices=1500",
-        "--set",
-        "ont.drift.firmware_rollout.start_day=2",
-        "--set",
-        "ont.drift.firmware_rollout.end_day=6",
-        "--out",
-        out_dir,
-    ];
-    args.extend_from_slice(extra);
-    ledgerloop(&args)
-}
+use cli::{ledgerloop, run_governed, text};
 
 /// `sim` governs by default, `audit` re-derives every decision and `explain` walks a trained model back to its retrain request.
 #[test]

@@ -3,51 +3,13 @@
 //! run is refused by name, and (when Chromium is installed) a browser finds the charts
 //! and the decision table in the page.
 
+#[path = "support/cli.rs"]
+mod cli;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn ledgerloop(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ledgerloop"))
-        .args(args)
-        .output()
-        .expect("run ledgerloop")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn repo_file(path: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(path)
-        .display()
-        .to_string()
-}
-
-/// A small governed ONT run whose firmware rollout starts on day 2 (as in cli_governed).
-fn run_governed(out: &Path) -> Output {
-    let scenario = repo_file("scenarios/ont-offline.toml");
-    let out_dir = out.to_str().expect("utf-8");
-    ledgerloop(&[
-        "sim",
-        "--scenario",
-        &scenario,
-        "--days",
-        "14",
-        "--set",
-        "ont.devices=1500",
-        "--set",
-        "ont.drift.firmware_rollout.start_day=2",
-        "--set",
-        "ont.drift.firmware_rollout.end_day=6",
-        "--out",
-        out_dir,
-    ])
-}
+use cli::{ledgerloop, run_governed, text};
 
 /// The path of a `chromium` binary on PATH, if one is installed.
 fn chromium() -> Option<String> {
@@ -61,7 +23,7 @@ fn chromium() -> Option<String> {
 fn sim_writes_a_report_that_report_rebuilds_identically() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("run");
-    let run = run_governed(&out);
+    let run = run_governed(&out, &[]);
     assert!(run.status.success(), "{}", text(&run));
     let written = out.join("report.html");
     assert!(text(&run).contains("report.html"), "{}", text(&run));
