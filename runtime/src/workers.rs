@@ -270,11 +270,26 @@ pub fn heldout(
     n_classes: usize,
     settings: &HostSettings,
 ) -> RowStore {
+    let mut out = RowStore::new(labels.n_features);
+    for i in heldout_rows(labels, from, to, n_classes, settings) {
+        out.push_from(labels, i);
+    }
+    out
+}
+
+/// The label rows [`heldout`] selects, in arrival order (counting them needs no copy).
+pub fn heldout_rows(
+    labels: &RowStore,
+    from: usize,
+    to: usize,
+    n_classes: usize,
+    settings: &HostSettings,
+) -> Vec<usize> {
     let to = to.min(labels.len());
     let from = from.min(to);
     if !settings.balance_heldout {
         let from = from.max(to.saturating_sub(settings.eval_max_rows));
-        return labels.range(from, to);
+        return (from..to).collect();
     }
     let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); n_classes];
     for i in from..to {
@@ -293,11 +308,7 @@ pub fn heldout(
         .flat_map(|rows| rows[rows.len() - per_class..].iter().copied())
         .collect();
     keep.sort_unstable();
-    let mut out = RowStore::new(labels.n_features);
-    for i in keep {
-        out.push_from(labels, i);
-    }
-    out
+    keep
 }
 
 /// Candidate and champion on the same rows: accuracies and McNemar's discordant pairs.

@@ -33,7 +33,14 @@ impl GovernedPolicy {
         let settings = self.config.host.clone();
         let mut waiting = Vec::new();
         for c in std::mem::take(&mut self.candidates) {
-            let available = self.heldout(c.heldout_from).len();
+            let available = workers::heldout_rows(
+                &self.labels,
+                c.heldout_from,
+                self.labels.len(),
+                self.n_classes,
+                &settings,
+            )
+            .len();
             let waited = hour.saturating_sub(c.trained_hour);
             let ready = available >= settings.eval_min_rows
                 || (waited >= settings.eval_max_wait_hours
