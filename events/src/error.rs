@@ -128,6 +128,11 @@ pub enum Error {
         reason: String,
     },
 
+    /// A remote log backend (JetStream) failed or could not be reached; nothing is known
+    /// to be written unless a later read shows it.
+    #[error("{backend} log backend: {reason}")]
+    Backend { backend: String, reason: String },
+
     /// The operating system refused an operation.
     #[error("I/O error on {path}: {source}")]
     Io {

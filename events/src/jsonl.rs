@@ -99,6 +99,39 @@ pub fn import(log: &FileLog, input: &mut dyn BufRead, file_name: &str) -> Result
     Ok(report)
 }
 
+/// Appends one recorded batch (consecutive events of one stream, as another backend
+/// stored them) to `log`, preserving ids, times and hashes: the stored hashes are checked
+/// after the append, so a batch that does not chain here is refused, naming `origin`.
+/// Returns how many events were new (0 when the batch was stored already).
+pub fn append_recorded(log: &FileLog, events: &[RecordedEvent], origin: &str) -> Result<u64> {
+    let mut batch: Vec<(u64, RecordedEvent)> = events.iter().cloned().map(|e| (0, e)).collect();
+    let mut report = ImportReport::default();
+    for e in events {
+        if e.computed_hash() != e.hash {
+            return Err(Error::BadInput {
+                file: origin.to_string(),
+                line: 0,
+                reason: format!("hash of event {} does not match its content", e.id),
+            });
+        }
+    }
+    for (i, pair) in batch.iter().enumerate().skip(1) {
+        let prev = &events[i - 1];
+        if pair.1.stream != prev.stream || pair.1.sequence != prev.sequence + 1 {
+            return Err(Error::BadInput {
+                file: origin.to_string(),
+                line: 0,
+                reason: format!(
+                    "batch is not consecutive in one stream at event {}",
+                    pair.1.id
+                ),
+            });
+        }
+    }
+    flush(log, &mut batch, origin, &mut report)?;
+    Ok(report.events)
+}
+
 fn flush(
     log: &FileLog,
     batch: &mut Vec<(u64, RecordedEvent)>,

@@ -37,4 +37,4 @@ pub use envelope::{NewEvent, RecordedEvent};
 pub use error::{DamageKind, Error, Result};
 pub use file_log::{FileLog, FileLogOptions, FsyncPolicy, OpenReport};
 pub use ids::{Actor, Hash, StreamId};
-pub use log::{AppendOutcome, EventLog, ExpectedVersion, MAX_BATCH_EVENTS};
+pub use log::{AppendOutcome, EventLog, ExpectedVersion, SharedLog, SyncAppend, MAX_BATCH_EVENTS};

@@ -90,3 +90,38 @@ pub trait EventLog: Send + Sync {
     /// Every event from `from` on, then new ones as they are appended; never ends by itself.
     fn follow(&self, from: u64) -> BoxStream<'static, Result<RecordedEvent>>;
 }
+
+/// The synchronous append a deterministic host needs: the simulator's sink and the sim
+/// host's journal write through it, so the same host can log to the embedded
+/// [`crate::FileLog`] or to a remote backend (JetStream) driven from a blocking thread.
+pub trait SyncAppend: Send + Sync + std::fmt::Debug {
+    /// Appends `events` to `stream` if its version satisfies `expected` (see
+    /// [`EventLog::append`]).
+    fn append_sync(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome>;
+
+    /// Makes everything appended so far durable and stops further appends.
+    fn close_sync(&self) -> Result<()>;
+}
+
+/// A log shared by the writers of one run.
+pub type SharedLog = std::sync::Arc<dyn SyncAppend>;
+
+impl SyncAppend for crate::FileLog {
+    fn append_sync(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome> {
+        self.append(stream, expected, events)
+    }
+
+    fn close_sync(&self) -> Result<()> {
+        self.close()
+    }
+}

@@ -87,6 +87,37 @@ pub enum Error {
     /// JSON encoding or decoding failed.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    /// An output folder already holds a log; nothing was written.
+    #[error("{path} already holds a log; choose an empty folder")]
+    OutputExists {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// NATS or JetStream failed or refused (connection, object store, key-value bucket,
+    /// request).
+    #[error("NATS: {what}: {reason}")]
+    Nats {
+        /// What was being done.
+        what: String,
+        /// The server's or client's message.
+        reason: String,
+    },
+    /// The mesh was asked for something it cannot do (bad subject, unknown role, a server
+    /// too weak for the requested durability).
+    #[error("mesh: {reason}")]
+    Mesh {
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+}
+
+/// Wraps a NATS error with what was being done.
+pub(crate) fn nats<E: std::fmt::Display>(what: impl Into<String>) -> impl FnOnce(E) -> Error {
+    let what = what.into();
+    move |e| Error::Nats {
+        what,
+        reason: e.to_string(),
+    }
 }
 
 /// The crate's result type.

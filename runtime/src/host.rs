@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use ledgerloop_agents::releaser::route;
 use ledgerloop_events::catalogue::{BaselineTrained, PoliciesLoaded};
-use ledgerloop_events::{Event, FileLog};
+use ledgerloop_events::{Event, SharedLog};
 use ledgerloop_sim::data::{Inputs, Observed};
 use ledgerloop_sim::learner::Classifier;
 use ledgerloop_sim::policy::{
@@ -90,7 +90,7 @@ impl GovernedPolicy {
     pub fn new(
         config: GovernedConfig,
         source: &str,
-        log: FileLog,
+        log: SharedLog,
         out: &std::path::Path,
     ) -> Result<Self> {
         let agents = config.agents().map_err(|e| Error::InvalidPolicy {

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use ledgerloop_events::catalogue::InputRecorded;
-use ledgerloop_events::{ids, Actor, Event, ExpectedVersion, FileLog, NewEvent, StreamId};
+use ledgerloop_events::{ids, Actor, Event, ExpectedVersion, NewEvent, SharedLog, StreamId};
 use ledgerloop_sim::clock::Clock;
 use ledgerloop_sim::rng::{component_rng, SimRng};
 use rand::RngCore;
@@ -39,7 +39,7 @@ struct RollbackBody {
 /// Writes events with deterministic ids and virtual time.
 #[derive(Debug)]
 pub struct Journal {
-    log: FileLog,
+    log: SharedLog,
     blobs: BlobStore,
     clock: Clock,
     ids: SimRng,
@@ -48,7 +48,7 @@ pub struct Journal {
 
 impl Journal {
     /// A journal on `log`, storing large inputs in `blobs`; ids derive from `seed`.
-    pub fn new(log: FileLog, blobs: BlobStore, clock: Clock, seed: u64) -> Self {
+    pub fn new(log: SharedLog, blobs: BlobStore, clock: Clock, seed: u64) -> Self {
         Self {
             log,
             blobs,
@@ -69,7 +69,7 @@ impl Journal {
     }
 
     /// The log.
-    pub fn log(&self) -> &FileLog {
+    pub fn log(&self) -> &SharedLog {
         &self.log
     }
 
@@ -97,7 +97,7 @@ impl Journal {
             out.push(id);
         }
         self.log
-            .append(&StreamId::new(stream)?, ExpectedVersion::Any, batch)?;
+            .append_sync(&StreamId::new(stream)?, ExpectedVersion::Any, batch)?;
         Ok(out)
     }
 
@@ -160,7 +160,7 @@ impl Journal {
             ids.push(id);
         }
         self.log
-            .append(&StreamId::new(role.name())?, ExpectedVersion::Any, batch)?;
+            .append_sync(&StreamId::new(role.name())?, ExpectedVersion::Any, batch)?;
         Ok((record_id, ids))
     }
 

@@ -11,6 +11,8 @@
 //!   served models;
 //! - [`workers`]: training, evaluation and distillation with `ledgerloop-models`;
 //! - [`host`]: [`host::GovernedPolicy`], the sim host, a simulator `Policy`;
+//! - [`mesh`]: the JetStream log backend, export, subjects, durability check and the
+//!   generated per-agent server config;
 //! - [`audit`]: re-derives every decision of a log from its recorded inputs;
 //! - [`explain`]: the causal chain of an event or a model version;
 //! - [`report`]: the self-contained HTML report of a run folder (charts and decisions).
@@ -24,6 +26,7 @@ pub mod error;
 pub mod explain;
 pub mod host;
 pub mod journal;
+pub mod mesh;
 pub mod report;
 pub mod step;
 pub mod workers;

@@ -43,7 +43,7 @@ fn new_intent_is_learnt_within_a_week_and_audits() -> Result<()> {
     let scenario_file = repo().join("scenarios/intent.toml");
     let scenario = Scenario::load(&scenario_file, &overrides)?;
     let config = GovernedConfig::load(&repo().join("scenarios/agents/intent.toml"))?;
-    let log = open_fresh_log(out)?;
+    let log: ledgerloop_events::SharedLog = std::sync::Arc::new(open_fresh_log(out)?);
     let mut host = GovernedPolicy::new(config, "tests", log.clone(), out)?;
     run_with_log(&scenario, &overrides, &mut host, out, log)?;
 

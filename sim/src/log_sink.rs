@@ -13,7 +13,8 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use ledgerloop_events::catalogue::{BaselineTrained, DayClosed, ScenarioStarted};
 use ledgerloop_events::{
-    ids, Actor, Event, ExpectedVersion, FileLog, FileLogOptions, FsyncPolicy, NewEvent, StreamId,
+    ids, Actor, Event, ExpectedVersion, FileLog, FileLogOptions, FsyncPolicy, NewEvent, SharedLog,
+    StreamId,
 };
 use rand::RngCore;
 use uuid::Uuid;
@@ -28,10 +29,10 @@ use crate::world::recommend::{RecommendArm, RecommendDay};
 /// Stream every world event goes to.
 pub const WORLD_STREAM: &str = "world";
 
-/// Appends a run's records to a [`FileLog`].
+/// Appends a run's records to a log (the embedded [`FileLog`] or a remote backend).
 #[derive(Debug)]
 pub struct EventLogSink {
-    log: FileLog,
+    log: SharedLog,
     stream: StreamId,
     actor: Actor,
     ids: SimRng,
@@ -44,12 +45,12 @@ impl EventLogSink {
     /// Opens (creating) the log in `dir`; ids derive from `seed`; `overrides` are the
     /// `--set` assignments, recorded in `ScenarioStarted`.
     pub fn open(dir: &Path, seed: u64, overrides: &[String]) -> Result<Self> {
-        Self::with_log(open_log(dir)?, seed, overrides)
+        Self::with_log(std::sync::Arc::new(open_log(dir)?), seed, overrides)
     }
 
     /// A sink on an already open log, which others (a policy's host) may append to as
     /// well: the world's events go to their own stream.
-    pub fn with_log(log: FileLog, seed: u64, overrides: &[String]) -> Result<Self> {
+    pub fn with_log(log: SharedLog, seed: u64, overrides: &[String]) -> Result<Self> {
         Ok(Self {
             log,
             stream: StreamId::new(WORLD_STREAM)?,
@@ -63,7 +64,7 @@ impl EventLogSink {
 
     /// Flushes and closes the log.
     pub fn close(self) -> Result<()> {
-        self.log.close()?;
+        self.log.close_sync()?;
         Ok(())
     }
 
@@ -79,7 +80,7 @@ impl EventLogSink {
             new = new.correlated_with(s);
         }
         self.log
-            .append(&self.stream, ExpectedVersion::Any, vec![new])?;
+            .append_sync(&self.stream, ExpectedVersion::Any, vec![new])?;
         Ok(id)
     }
 }

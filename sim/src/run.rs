@@ -137,7 +137,7 @@ pub fn run_to_dir(
     out: &std::path::Path,
 ) -> Result<Summary> {
     let log = open_fresh_log(out)?;
-    run_with_log(scenario, overrides, policy, out, log)
+    run_with_log(scenario, overrides, policy, out, std::sync::Arc::new(log))
 }
 
 /// Opens `out/log` for a new run, refusing a folder that already holds a log.
@@ -157,7 +157,7 @@ pub fn run_with_log(
     overrides: &[String],
     policy: &mut dyn Policy,
     out: &std::path::Path,
-    log: FileLog,
+    log: ledgerloop_events::SharedLog,
 ) -> Result<Summary> {
     let mut sink = EventLogSink::with_log(log, scenario.scenario.seed, overrides)?;
     let output = run_scenario_with(scenario, policy, &mut sink)?;

@@ -96,7 +96,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| GovernedConfig::default_path(&args.scenario, &world));
         let config = GovernedConfig::load(&path)?;
-        let log = open_fresh_log(&out).with_context(context)?;
+        let log: ledgerloop_events::SharedLog =
+            std::sync::Arc::new(open_fresh_log(&out).with_context(context)?);
         let source = path.display().to_string();
         let mut policy = GovernedPolicy::new(config, &source, log.clone(), &out)?;
         run_with_log(&scenario, &overrides, &mut policy, &out, log).with_context(context)?

@@ -97,7 +97,7 @@ pub fn run_governed_with(
     wrap: impl FnOnce(GovernedPolicy) -> Box<dyn Policy>,
 ) -> Result<Summary> {
     let scenario = Scenario::load(&scenario_path(), overrides)?;
-    let log = open_fresh_log(out)?;
+    let log: ledgerloop_events::SharedLog = std::sync::Arc::new(open_fresh_log(out)?);
     let host = GovernedPolicy::new(config, "tests", log.clone(), out)?;
     let mut policy = wrap(host);
     Ok(run_with_log(

@@ -1,0 +1,19 @@
+//! The mesh host: the same six deciders run against NATS, with JetStream as the log of
+//! record.
+//!
+//! What lives where:
+//! - [`jetstream`]: [`jetstream::JetStreamLog`], the JetStream backend of the
+//!   `EventLog` trait (and of the blocking `SyncAppend` the sim host writes through);
+//! - [`export`]: copying a JetStream log into an embedded log for offline audit;
+//! - [`run`]: a governed run with JetStream as the log of record, inputs and weights in
+//!   the object store and the serving route in a key-value bucket;
+//! - [`subjects`]: the subject names of the mesh, documented in one place;
+//! - [`durability`]: the server settings the mesh needs and the start-up check;
+//! - [`security`]: the generated nats-server configuration with one user per agent.
+
+pub mod durability;
+pub mod export;
+pub mod jetstream;
+pub mod run;
+pub mod security;
+pub mod subjects;
