@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 pub mod audit;
 pub mod bench;
 pub mod log;
+pub mod mesh;
 pub mod report;
 pub mod sim;
 
@@ -43,6 +44,20 @@ pub enum Command {
     ///
     /// Example: ledgerloop report out/ont-offline-seed7 --out /tmp/ont-report.html
     Report(report::ReportArgs),
+    /// Run the governed loop with JetStream as the log of record (inputs and weights in
+    /// the object store, the serving route in a key-value bucket).
+    ///
+    /// Example: ledgerloop mesh --nats nats://127.0.0.1:4222 --scenario scenarios/ont-offline.toml --days 30
+    Mesh(mesh::MeshArgs),
+    /// Write a nats-server config with one user per agent, each allowed to publish only
+    /// its own event subject.
+    ///
+    /// Example: ledgerloop mesh-config --scenario ont-offline --store /var/lib/ll-js --out mesh-conf
+    MeshConfig(mesh::MeshConfigArgs),
+    /// Show a mesh's serving route, durability and last decisions.
+    ///
+    /// Example: ledgerloop status --nats nats://127.0.0.1:4222 --scenario ont-offline
+    Status(mesh::StatusArgs),
     /// Measure throughput figures (the README's table comes from these).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -57,5 +72,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(args) => audit::run_audit(args),
         Command::Explain(args) => audit::run_explain(args),
         Command::Report(args) => report::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Mesh(args) => mesh::run_mesh(args),
+        Command::MeshConfig(args) => mesh::run_mesh_config(args),
+        Command::Status(args) => mesh::run_status(args),
     }
 }

@@ -4,6 +4,7 @@
 //! What lives where:
 //! - [`jetstream`]: [`jetstream::JetStreamLog`], the JetStream backend of the
 //!   `EventLog` trait (and of the blocking `SyncAppend` the sim host writes through);
+//! - [`bench`]: the figures of `ledgerloop bench jetstream`;
 //! - [`export`]: copying a JetStream log into an embedded log for offline audit;
 //! - [`run`]: a governed run with JetStream as the log of record, inputs and weights in
 //!   the object store and the serving route in a key-value bucket;
@@ -11,6 +12,7 @@
 //! - [`durability`]: the server settings the mesh needs and the start-up check;
 //! - [`security`]: the generated nats-server configuration with one user per agent.
 
+pub mod bench;
 pub mod durability;
 pub mod export;
 pub mod jetstream;

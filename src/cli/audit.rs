@@ -24,6 +24,12 @@ pub struct AuditArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// With a `nats://` log: the scenario name of the mesh run.
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// With a `nats://` log: the JetStream stream holding it.
+    #[arg(long, default_value = ledgerloop_runtime::mesh::jetstream::EVENTS_STREAM)]
+    pub stream: String,
 }
 
 /// Arguments of `ledgerloop explain`.
@@ -40,7 +46,28 @@ pub struct ExplainArgs {
 }
 
 /// Verifies the chains and re-derives every decision; exit 1 on any mismatch.
-pub fn run_audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
+pub fn run_audit(mut args: AuditArgs) -> anyhow::Result<ExitCode> {
+    // A mesh run is copied out of JetStream first and audited like a simulation.
+    let _copy = match args.log.to_str() {
+        Some(url) if url.starts_with("nats://") || url.starts_with("tls://") => {
+            let scenario = args.scenario.clone().context(
+                "auditing a JetStream log needs --scenario NAME (the ll.<NAME>. subjects)",
+            )?;
+            let mut options = ledgerloop_runtime::mesh::run::MeshOptions::new(url);
+            options.stream = args.stream.clone();
+            let copy = tempfile::tempdir()?;
+            let report = super::mesh::export_nats(&options, &scenario, copy.path())
+                .with_context(|| format!("copying {scenario} out of {url}"))?;
+            eprintln!(
+                "copied {} events and {} blobs out of {url}",
+                report.events, report.blobs
+            );
+            args.log = copy.path().join("log");
+            args.inputs = Some(copy.path().join(ledgerloop_runtime::host::INPUTS_DIR));
+            Some(copy)
+        }
+        _ => None,
+    };
     let inputs = args.inputs.clone().unwrap_or_else(|| {
         args.log
             .parent()

@@ -23,6 +23,22 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Append events to a JetStream log beside raw async-nats publishes measured in the
+    /// same run (creates and deletes its own streams on the server).
+    ///
+    /// Example: ledgerloop bench jetstream --nats nats://127.0.0.1:4222 --events 20000
+    Jetstream {
+        /// Server URL.
+        #[arg(long = "nats", value_name = "URL")]
+        url: String,
+        #[arg(long, default_value_t = 20_000)]
+        events: u64,
+        /// Events per appended batch in the batched measurement.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the ONT world (static, served and oracle arms) over a fleet and time it;
     /// reports readings/s and peak memory.
     ///
@@ -41,6 +57,12 @@ pub enum BenchCommand {
 
 pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
+        BenchCommand::Jetstream {
+            url,
+            events,
+            batch,
+            json,
+        } => bench_jetstream(&url, events, batch, json),
         BenchCommand::Sim {
             devices,
             days,
@@ -120,4 +142,55 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn bench_jetstream(url: &str, events: u64, batch: usize, json: bool) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        (1..=ledgerloop_events::MAX_BATCH_EVENTS).contains(&batch) && events > 0,
+        "--batch must be 1..={} and --events > 0",
+        ledgerloop_events::MAX_BATCH_EVENTS
+    );
+    let options = ledgerloop_runtime::mesh::run::MeshOptions::new(url);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let r = runtime
+        .block_on(ledgerloop_runtime::mesh::bench::bench_jetstream(
+            &options, events, batch,
+        ))
+        .with_context(|| format!("benchmarking JetStream on {url}"))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "JetStream benchmark on NATS {} ({} events)",
+        r.server_version, r.events
+    );
+    println!(
+        "  core publish (no ack)          : {:>10.0} msgs/s",
+        r.core_publish_msgs_per_s
+    );
+    println!(
+        "  raw JetStream publish, acked   : {:>10.0} msgs/s",
+        r.raw_js_publish_acked_msgs_per_s
+    );
+    println!(
+        "  raw JetStream publish, window  : {:>10.0} msgs/s",
+        r.raw_js_publish_windowed_msgs_per_s
+    );
+    println!(
+        "  log append, 1 event per batch  : {:>10.0} events/s",
+        r.log_append_single_events_per_s
+    );
+    println!(
+        "  log append, {} per batch        : {:>10.0} events/s",
+        r.batch_events, r.log_append_batched_events_per_s
+    );
+    println!(
+        "  one-event append latency       : p50 {} us, p99 {} us",
+        r.log_append_latency_us_p50, r.log_append_latency_us_p99
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
@@ -55,15 +55,29 @@ pub enum LogCommand {
     ///
     /// Example: ledgerloop log export out/log --jsonl --out events.jsonl
     Export {
-        dir: PathBuf,
-        /// JSON lines is the only export format; the flag makes that explicit.
-        #[arg(long, required = true)]
+        /// The embedded log to write as JSON lines.
+        dir: Option<PathBuf>,
+        /// JSON lines is the only file format; the flag makes that explicit.
+        #[arg(long)]
         jsonl: bool,
         #[arg(long)]
         stream: Option<String>,
         /// Output file (default: standard output).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Copy a mesh run out of JetStream instead (with --scenario and --to): the log
+        /// into <to>/log, stored inputs and weights into <to>/inputs and <to>/artifacts.
+        #[arg(long, value_name = "URL", conflicts_with_all = ["dir", "jsonl"], requires_all = ["to", "scenario"])]
+        from: Option<String>,
+        /// Run folder to create (with --from).
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+        /// Scenario name of the mesh run (with --from).
+        #[arg(long)]
+        scenario: Option<String>,
+        /// JetStream stream holding the log (with --from).
+        #[arg(long, default_value = ledgerloop_runtime::mesh::jetstream::EVENTS_STREAM)]
+        nats_stream: String,
     },
     /// Append the events of a JSON-lines export to a log (created if absent); hashes are
     /// checked and must come out identical.
@@ -108,11 +122,41 @@ pub fn run(command: LogCommand) -> anyhow::Result<ExitCode> {
         } => tail(dir, stream, count, json),
         LogCommand::Stats { dir, json } => stats(dir, json),
         LogCommand::Export {
-            dir, stream, out, ..
+            from: Some(url),
+            to: Some(to),
+            scenario: Some(scenario),
+            nats_stream,
+            ..
+        } => export_nats(&url, &nats_stream, &scenario, &to),
+        LogCommand::Export {
+            dir: Some(dir),
+            jsonl: true,
+            stream,
+            out,
+            ..
         } => export(dir, stream, out),
+        LogCommand::Export { .. } => bail!(
+            "say what to export: `log export DIR --jsonl` for an embedded log, or \
+             `log export --from nats://HOST:PORT --scenario NAME --to DIR` for a mesh run"
+        ),
         LogCommand::Import { dir, jsonl, fsync } => import(dir, jsonl, fsync),
         LogCommand::Recover { dir } => recover(dir),
     }
+}
+
+fn export_nats(url: &str, stream: &str, scenario: &str, to: &Path) -> anyhow::Result<ExitCode> {
+    let mut options = ledgerloop_runtime::mesh::run::MeshOptions::new(url);
+    options.stream = stream.to_string();
+    let report = super::mesh::export_nats(&options, scenario, to)
+        .with_context(|| format!("exporting {scenario} from {url}"))?;
+    println!(
+        "exported {} events in {} batches and {} blobs into {}",
+        report.events,
+        report.batches,
+        report.blobs,
+        to.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn verify_cmd(dir: PathBuf, deep: bool, json: bool) -> anyhow::Result<ExitCode> {
