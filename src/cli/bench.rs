@@ -7,12 +7,32 @@ use anyhow::Context;
 use clap::Subcommand;
 use ledgerloop_events::bench::{self, LogBenchConfig};
 
+pub const EXAMPLES: &str = "\
+Examples:
+  ledgerloop bench log --events 1000000
+  ledgerloop bench sim --devices 10000 --days 90 --json
+
+Build with --release (cargo run --release -- bench ...): debug figures mean little.";
+
+const LOG_EXAMPLES: &str = "\
+Examples:
+  # One million events in a scratch folder beside the current one (removed afterwards).
+  ledgerloop bench log --events 1000000
+  # On another disk; the folder must not exist.
+  ledgerloop bench log --events 200000 --dir /var/tmp/llbench --json";
+
+const SIM_EXAMPLES: &str = "\
+Examples:
+  # The README's figure: 10,000 devices x 90 days.
+  ledgerloop bench sim --devices 10000 --days 90
+  # A quick one.
+  ledgerloop bench sim --devices 1000 --days 7 --json";
+
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Append (no fsync, fsync per 1,000-event batch, fsync per event), read and verify
     /// events with 256-byte payloads; prints the disk's own fsync rate beside them.
-    ///
-    /// Example: ledgerloop bench log --events 1000000 --dir /var/tmp/llbench
+    #[command(after_help = LOG_EXAMPLES)]
     Log {
         #[arg(long, default_value_t = 1_000_000)]
         events: u64,
@@ -25,8 +45,7 @@ pub enum BenchCommand {
     },
     /// Run the ONT world (static, served and oracle arms) over a fleet and time it;
     /// reports readings/s and peak memory.
-    ///
-    /// Example: ledgerloop bench sim --devices 10000 --days 90
+    #[command(after_help = SIM_EXAMPLES)]
     Sim {
         #[arg(long)]
         devices: Option<u64>,
@@ -68,8 +87,10 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 Some(dir) => {
                     anyhow::ensure!(
                         !dir.exists(),
-                        "{} exists; give a fresh --dir",
-                        dir.display()
+                        "{} exists; give a --dir that does not exist yet (it is removed \
+                         afterwards), e.g. --dir /var/tmp/llbench-{}",
+                        dir.display(),
+                        std::process::id()
                     );
                     dir
                 }
