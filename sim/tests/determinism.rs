@@ -160,7 +160,7 @@ fn an_observer_sees_every_day_and_changes_no_byte() {
     run_with_log_observed(&s, &overrides, &mut policy, &out, log, &mut counter).expect("run");
     assert_eq!(counter.days, [0, 1, 2]);
     assert_eq!(
-        counter.records, 8,
+        counter.records, 9,
         "start, static, 3 x (day, oracle), finish"
     );
     assert_eq!(files(&out), plain, "an observer changed the outputs");
