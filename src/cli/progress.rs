@@ -48,13 +48,8 @@ impl Bar {
         if !ENABLED.load(Ordering::Relaxed) || !std::io::stderr().is_terminal() {
             return None;
         }
-        // The templates are constants of this file; a bad one would fall back to the
-        // default style rather than fail the command.
-        let style = ProgressStyle::with_template(template)
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
         let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr())
-            .with_style(style);
+            .with_style(style(template));
         // A tick every 200 ms keeps the elapsed time moving during a long day.
         bar.enable_steady_tick(Duration::from_millis(200));
         if let Ok(mut active) = ACTIVE.lock() {
@@ -62,6 +57,14 @@ impl Bar {
         }
         Some(Bar(bar))
     }
+}
+
+/// The style of `template`. The templates are constants of this file; a bad one falls
+/// back to the default style rather than failing the command.
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
 }
 
 impl Drop for Bar {
@@ -132,6 +135,9 @@ impl RunObserver for SimProgress {
 
 const AUDIT_TEMPLATE: &str = "{spinner} {msg} {pos}/{len} [{bar:20}] | {elapsed}, ETA {eta}";
 
+/// A stage whose length is unknown shows no bar, only that it is alive.
+const AUDIT_SPINNER: &str = "{spinner} {msg} | {elapsed}";
+
 /// Progress of `ledgerloop audit`: verification, then the agents' inputs replayed, then
 /// (with `--deep`) the workers re-run.
 #[derive(Debug)]
@@ -144,7 +150,7 @@ impl AuditBar {
     /// A bar (or nothing, see the module documentation).
     pub fn new() -> Self {
         Self {
-            bar: Bar::new(0, AUDIT_TEMPLATE),
+            bar: Bar::new(0, AUDIT_SPINNER),
             stage: None,
         }
     }
@@ -155,6 +161,13 @@ impl AuditBar {
             self.stage = Some(now.stage);
             tracing::debug!(stage = ?now.stage, steps = now.total, "audit stage started");
             if let Some(bar) = &self.bar {
+                let template = if now.total == 0 {
+                    AUDIT_SPINNER
+                } else {
+                    AUDIT_TEMPLATE
+                };
+                // Every call may redraw, so the style, which shows the new figures,
+                // comes last.
                 bar.0.reset();
                 bar.0.set_length(now.total);
                 bar.0.set_message(match now.stage {
@@ -162,6 +175,7 @@ impl AuditBar {
                     AuditStage::Replay => "replaying the agents' inputs",
                     AuditStage::Deep => "re-running the workers",
                 });
+                bar.0.set_style(style(template));
             }
         }
         if let Some(bar) = &self.bar {
