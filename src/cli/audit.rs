@@ -68,7 +68,12 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| std::path::Path::new("."))
             .join(ledgerloop_runtime::host::INPUTS_DIR)
     });
-    tracing::info!(log = %args.log.display(), inputs = %inputs.display(), deep = args.deep, "audit started");
+    tracing::info!(
+        log = %args.log.display(),
+        inputs = %inputs.display(),
+        deep = args.deep,
+        "audit started"
+    );
     let mut bar = AuditBar::new();
     let report = audit_with_progress(&args.log, &inputs, args.deep, &mut |p| bar.update(p))
         .with_context(|| format!("auditing {}", args.log.display()))

@@ -157,7 +157,9 @@ fn governable(scenario: &Scenario, args: &SimArgs) -> bool {
     }
 }
 
-/// Runs the scenario into `out` with the progress bar watching.
+/// Runs the scenario into `out` with the progress bar watching. The agents' policy is
+/// checked before the log is created, so a refused policy leaves no log behind and the
+/// same `--out` can be used again once it is fixed.
 fn simulate(
     args: &SimArgs,
     scenario: &Scenario,
@@ -165,14 +167,28 @@ fn simulate(
     out: &Path,
     governed: bool,
 ) -> anyhow::Result<Summary> {
+    let agents = if governed {
+        Some(agents_policy(args, scenario)?)
+    } else {
+        None
+    };
     let log = open_fresh_log(out)?;
     let mut progress = SimProgress::new(log.clone(), scenario.scenario.days);
-    if !governed {
-        let mut policy = StaticPolicy::default();
-        let summary =
-            run_with_log_observed(scenario, overrides, &mut policy, out, log, &mut progress)?;
-        return Ok(summary);
-    }
+    let summary = match agents {
+        None => {
+            let mut policy = StaticPolicy::default();
+            run_with_log_observed(scenario, overrides, &mut policy, out, log, &mut progress)?
+        }
+        Some((config, source)) => {
+            let mut policy = GovernedPolicy::new(config, &source, log.clone(), out)?;
+            run_with_log_observed(scenario, overrides, &mut policy, out, log, &mut progress)?
+        }
+    };
+    Ok(summary)
+}
+
+/// The agents' policy (`--agents`, or the world's file beside the scenario) and its path.
+fn agents_policy(args: &SimArgs, scenario: &Scenario) -> anyhow::Result<(GovernedConfig, String)> {
     let world = format!("{:?}", scenario.scenario.world).to_lowercase();
     let path = args
         .agents
@@ -184,14 +200,5 @@ fn simulate(
              --agents FILE picks another file"
         )
     })?;
-    let source = path.display().to_string();
-    let mut policy = GovernedPolicy::new(config, &source, log.clone(), out)?;
-    Ok(run_with_log_observed(
-        scenario,
-        overrides,
-        &mut policy,
-        out,
-        log,
-        &mut progress,
-    )?)
+    Ok((config, path.display().to_string()))
 }
