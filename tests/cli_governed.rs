@@ -52,5 +52,8 @@ fn bad_agents_policy_is_refused_before_the_run() {
     assert!(message.contains("min_fresh_label"), "{message}");
     assert!(message.contains("agents.toml"), "{message}");
     assert!(!out.join("summary.json").exists());
-    assert!(!out.join("log").exists(), "a refused policy left a log behind");
+    assert!(
+        !out.join("log").exists(),
+        "a refused policy left a log behind"
+    );
 }

@@ -415,7 +415,14 @@ fn import(dir: PathBuf, input: PathBuf, fsync: FsyncPolicy) -> anyhow::Result<Ex
             ..Default::default()
         },
     )
-    .with_context(|| format!("cannot open log {} for writing", dir.display()))?;
+    .with_context(|| format!("cannot open log {} for writing", dir.display()))
+    .hint(|| {
+        format!(
+            "import writes into a new or existing log folder that no other process has \
+             open for writing, e.g. ledgerloop log import /tmp/copy/log --jsonl {}",
+            input.display()
+        )
+    })?;
     let report = jsonl::import(
         &log,
         &mut BufReader::new(file),
@@ -431,7 +438,8 @@ fn import(dir: PathBuf, input: PathBuf, fsync: FsyncPolicy) -> anyhow::Result<Ex
 
 fn recover(dir: PathBuf) -> anyhow::Result<ExitCode> {
     let log = FileLog::open(&dir, FileLogOptions::default())
-        .with_context(|| format!("cannot open log {}", dir.display()))?;
+        .with_context(|| format!("cannot open log {}", dir.display()))
+        .hint(|| not_a_log_hint(&dir))?;
     let report = log.open_report().clone();
     log.close()?;
     match &report.torn_tail {
