@@ -1,4 +1,5 @@
-//! Command definitions and dispatch. Each subcommand lives in its own file.
+//! Command definitions and dispatch. Each subcommand lives in its own file; every command
+//! carries an `Example:` block in its help (`after_help`), checked by `tests/cli_ux.rs`.
 
 use std::process::ExitCode;
 
@@ -7,15 +8,36 @@ use clap::{Parser, Subcommand};
 pub mod audit;
 pub mod bench;
 pub mod log;
+pub mod logging;
 pub mod mesh;
+pub mod progress;
 pub mod report;
 pub mod sim;
+
+const EXAMPLES: &str = "\
+Examples:
+  # The main job: six agents govern a simulated ONT fleet for 90 days.
+  ledgerloop sim --scenario scenarios/ont-offline.toml --seed 7
+  # Re-derive every decision of that run from its log.
+  ledgerloop audit out/ont-offline-seed7/log
+  # A short run with one JSON log line per event (and the per-day lines) on stderr.
+  RUST_LOG=info,ledgerloop_sim=debug ledgerloop --log-format json sim \\
+    --scenario scenarios/intent.toml --days 3 --out /tmp/intent-short
+
+Logs go to stderr (RUST_LOG filters them, e.g. RUST_LOG=ledgerloop_runtime=debug);
+results go to stdout.";
 
 /// ledgerloop: six agents keep small production models accurate, every decision in a
 /// hash-chained log.
 #[derive(Debug, Parser)]
-#[command(name = "ledgerloop", version, about, long_about = None)]
+#[command(name = "ledgerloop", version, about, long_about = None, after_help = EXAMPLES)]
 pub struct Cli {
+    /// No progress bar and no log lines below errors on stderr (wins over RUST_LOG).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Log lines on stderr as readable text or as one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value = "human")]
+    pub log_format: logging::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -23,48 +45,61 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Inspect, verify, export and import an embedded event log.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = log::EXAMPLES)]
     Log(log::LogCommand),
     /// Run a scenario offline in virtual time; writes the event log, summary.json and
     /// report.html.
-    ///
-    /// Example: ledgerloop sim --scenario scenarios/ont-offline.toml --seed 7
+    #[command(after_help = sim::EXAMPLES)]
     Sim(sim::SimArgs),
     /// Verify a log's hash chains and re-derive every decision from its recorded inputs;
     /// exit 1 on any decision that does not follow.
-    ///
-    /// Example: ledgerloop audit out/ont-offline-seed7/log
+    #[command(after_help = audit::AUDIT_EXAMPLES)]
     Audit(audit::AuditArgs),
     /// Show the causal chain of an event or model version back to the drift evidence.
-    ///
-    /// Example: ledgerloop explain tabular-0dc12d9c609884d3 --log out/ont-offline-seed7/log
+    #[command(after_help = audit::EXPLAIN_EXAMPLES)]
     Explain(audit::ExplainArgs),
     /// Rebuild a run's self-contained HTML report (charts and decision table) from its
     /// folder; writes `<run-dir>/report.html` unless `--out` says otherwise.
-    ///
-    /// Example: ledgerloop report out/ont-offline-seed7 --out /tmp/ont-report.html
+    #[command(after_help = report::EXAMPLES)]
     Report(report::ReportArgs),
     /// Run the governed loop with JetStream as the log of record (inputs and weights in
     /// the object store, the serving route in a key-value bucket).
-    ///
-    /// Example: ledgerloop mesh --nats nats://127.0.0.1:4222 --scenario scenarios/ont-offline.toml --days 30
+    #[command(after_help = mesh::MESH_EXAMPLES)]
     Mesh(mesh::MeshArgs),
     /// Write a nats-server config with one user per agent, each allowed to publish only
     /// its own event subject.
-    ///
-    /// Example: ledgerloop mesh-config --scenario ont-offline --store /var/lib/ll-js --out mesh-conf
+    #[command(after_help = mesh::MESH_CONFIG_EXAMPLES)]
     MeshConfig(mesh::MeshConfigArgs),
     /// Show a mesh's serving route, durability and last decisions.
-    ///
-    /// Example: ledgerloop status --nats nats://127.0.0.1:4222 --scenario ont-offline
+    #[command(after_help = mesh::STATUS_EXAMPLES)]
     Status(mesh::StatusArgs),
     /// Measure throughput figures (the README's table comes from these).
-    #[command(subcommand)]
+    #[command(subcommand, after_help = bench::EXAMPLES)]
     Bench(bench::BenchCommand),
 }
 
-/// Runs a parsed command; the exit code says whether what was checked is intact.
+/// Adds a suggestion of how to fix an error, on its own line after the cause chain.
+pub fn with_hint(error: anyhow::Error, hint: &str) -> anyhow::Error {
+    anyhow::anyhow!("{error:#}\nhint: {hint}")
+}
+
+/// [`with_hint`] for results.
+pub trait Hint<T> {
+    /// On error, appends the suggestion `hint` returns.
+    fn hint(self, hint: impl FnOnce() -> String) -> anyhow::Result<T>;
+}
+
+impl<T, E: Into<anyhow::Error>> Hint<T> for Result<T, E> {
+    fn hint(self, hint: impl FnOnce() -> String) -> anyhow::Result<T> {
+        self.map_err(|e| with_hint(e.into(), &hint()))
+    }
+}
+
+/// Sets up logs and progress bars, then runs a parsed command; the exit code says
+/// whether what was checked is intact.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    logging::init(cli.log_format, cli.quiet);
+    progress::set_quiet(cli.quiet);
     match cli.command {
         Command::Log(command) => log::run(command),
         Command::Sim(args) => sim::run(args).map(|()| ExitCode::SUCCESS),

@@ -39,7 +39,7 @@ fn governed_sim_audits_and_explains() {
     assert!(chain.contains("RetrainRequested"), "{chain}");
 }
 
-/// An agents policy with a misspelt key is refused before the run, naming the key and the file, and nothing is simulated.
+/// An agents policy with a misspelt key is refused before the run, naming the key and the file; nothing is simulated and no log is created.
 #[test]
 fn bad_agents_policy_is_refused_before_the_run() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -52,4 +52,8 @@ fn bad_agents_policy_is_refused_before_the_run() {
     assert!(message.contains("min_fresh_label"), "{message}");
     assert!(message.contains("agents.toml"), "{message}");
     assert!(!out.join("summary.json").exists());
+    assert!(
+        !out.join("log").exists(),
+        "a refused policy left a log behind"
+    );
 }

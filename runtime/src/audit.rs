@@ -95,11 +95,78 @@ impl AuditReport {
     }
 }
 
+/// What an audit is doing, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditStage {
+    /// Checking checksums and hash chains, then reading the log.
+    Verify,
+    /// Replaying the agents' recorded inputs (`total`: inputs of all agents).
+    Replay,
+    /// Re-running the workers (`total`: trainings, evaluations and distillations).
+    Deep,
+}
+
+/// Where an audit is: `done` of `total` steps of `stage` (`total` is 0 when unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditProgress {
+    /// The stage.
+    pub stage: AuditStage,
+    /// Steps of the stage finished.
+    pub done: u64,
+    /// Steps of the stage in all.
+    pub total: u64,
+}
+
+/// Reports progress to a callback; the audit's result does not depend on it.
+pub(crate) struct Progress<'a> {
+    report: &'a mut dyn FnMut(AuditProgress),
+    now: AuditProgress,
+}
+
+impl Progress<'_> {
+    /// Starts `stage` with `total` steps.
+    pub(crate) fn stage(&mut self, stage: AuditStage, total: u64) {
+        self.now = AuditProgress {
+            stage,
+            done: 0,
+            total,
+        };
+        (self.report)(self.now);
+    }
+
+    /// One more step of the current stage is done.
+    pub(crate) fn step(&mut self) {
+        self.now.done += 1;
+        (self.report)(self.now);
+    }
+}
+
 /// Audits the log in `log_dir`, reading stored inputs from `inputs_dir`; `deep` also
 /// re-runs every worker ([`deep`]). Damage to the log itself (checksums, chains) is
 /// returned as the log's error; decisions that do not follow are reported in the result.
 pub fn audit(log_dir: &Path, inputs_dir: &Path, deep: bool) -> Result<AuditReport> {
+    audit_with_progress(log_dir, inputs_dir, deep, &mut |_| {})
+}
+
+/// Like [`audit`], telling `progress` where the audit is after every step (the CLI draws
+/// its progress bar from it).
+pub fn audit_with_progress(
+    log_dir: &Path,
+    inputs_dir: &Path,
+    deep: bool,
+    progress: &mut dyn FnMut(AuditProgress),
+) -> Result<AuditReport> {
+    let mut progress = Progress {
+        report: progress,
+        now: AuditProgress {
+            stage: AuditStage::Verify,
+            done: 0,
+            total: 0,
+        },
+    };
+    progress.stage(AuditStage::Verify, 0);
     let verified = verify(log_dir, VerifyOptions::default())?;
+    tracing::debug!(events = verified.events, "checksums and hash chains intact");
     let log = FileLog::open_read_only(log_dir)?;
     let mut order: Vec<(RecordedEvent, Event)> = Vec::new();
     for recorded in log.read_all(0)? {
@@ -112,6 +179,52 @@ pub fn audit(log_dir: &Path, inputs_dir: &Path, deep: bool) -> Result<AuditRepor
         .enumerate()
         .map(|(i, (r, _))| (r.id, i))
         .collect();
+    let (config, agents) = recorded_policies(&order, log_dir)?;
+    let blobs = BlobStore::new(inputs_dir);
+    let mut report = AuditReport {
+        events: verified.events,
+        ..AuditReport::default()
+    };
+    let loaded = deep::Loaded {
+        order: &order,
+        by_id: &by_id,
+    };
+    let is_agent = |r: &RecordedEvent| Role::ALL.iter().any(|a| a.name() == r.stream.as_str());
+    let inputs = order
+        .iter()
+        .filter(|(r, e)| matches!(e, Event::InputRecorded(_)) && is_agent(r))
+        .count();
+    progress.stage(AuditStage::Replay, inputs as u64);
+    for role in Role::ALL {
+        let stream: Vec<&(RecordedEvent, Event)> = order
+            .iter()
+            .filter(|(r, _)| r.stream.as_str() == role.name())
+            .collect();
+        let replayed = Replayed {
+            report: &mut report,
+            progress: &mut progress,
+        };
+        let counts = replay_stream(&agents, role, &stream, &loaded, &blobs, replayed);
+        tracing::debug!(
+            agent = role.name(),
+            inputs = counts.inputs,
+            recorded = counts.decisions_recorded,
+            rederived = counts.decisions_rederived,
+            "agent replayed"
+        );
+        report.agents.insert(role.name().to_string(), counts);
+    }
+    if deep {
+        report.deep = Some(deep::deep(&loaded, &blobs, &config, &mut progress));
+    }
+    Ok(report)
+}
+
+/// The deciders' policies as the host recorded them (`PoliciesLoaded`).
+fn recorded_policies(
+    order: &[(RecordedEvent, Event)],
+    log_dir: &Path,
+) -> Result<(GovernedConfig, crate::step::Agents)> {
     let policies = order.iter().find_map(|(_, e)| match e {
         Event::PoliciesLoaded(p) => Some(p.policies.clone()),
         _ => None,
@@ -129,27 +242,7 @@ pub fn audit(log_dir: &Path, inputs_dir: &Path, deep: bool) -> Result<AuditRepor
         path: log_dir.to_path_buf(),
         reason: format!("recorded policies: {e}"),
     })?;
-    let blobs = BlobStore::new(inputs_dir);
-    let mut report = AuditReport {
-        events: verified.events,
-        ..AuditReport::default()
-    };
-    let loaded = deep::Loaded {
-        order: &order,
-        by_id: &by_id,
-    };
-    for role in Role::ALL {
-        let stream: Vec<&(RecordedEvent, Event)> = order
-            .iter()
-            .filter(|(r, _)| r.stream.as_str() == role.name())
-            .collect();
-        let counts = replay_stream(&agents, role, &stream, &loaded, &blobs, &mut report);
-        report.agents.insert(role.name().to_string(), counts);
-    }
-    if deep {
-        report.deep = Some(deep::deep(&loaded, &blobs, &config));
-    }
-    Ok(report)
+    Ok((config, agents))
 }
 
 /// Splits a stream into (input record, decisions that follow it).
@@ -167,14 +260,21 @@ fn calls(stream: &[&(RecordedEvent, Event)]) -> Vec<(usize, usize)> {
     out
 }
 
+/// Where a stream's replay reports its mismatches and its progress.
+struct Replayed<'r, 'p> {
+    report: &'r mut AuditReport,
+    progress: &'r mut Progress<'p>,
+}
+
 fn replay_stream(
     agents: &crate::step::Agents,
     role: Role,
     stream: &[&(RecordedEvent, Event)],
     loaded: &deep::Loaded<'_>,
     blobs: &BlobStore,
-    report: &mut AuditReport,
+    out: Replayed<'_, '_>,
 ) -> AgentAudit {
+    let Replayed { report, progress } = out;
     let mut states = States::default();
     let mut counts = AgentAudit::default();
     for (start, end) in calls(stream) {
@@ -195,6 +295,7 @@ fn replay_stream(
             continue;
         };
         counts.inputs += 1;
+        progress.step();
         match rederive(agents, &mut states, role, record, loaded, blobs) {
             Ok(derived) => {
                 let (same, reason) = compare(&derived, recorded, head.id);

@@ -98,6 +98,12 @@ impl Journal {
         }
         self.log
             .append_sync(&StreamId::new(stream)?, ExpectedVersion::Any, batch)?;
+        tracing::debug!(
+            stream,
+            hour,
+            events = ?events.iter().map(Event::event_type).collect::<Vec<_>>(),
+            "facts recorded"
+        );
         Ok(out)
     }
 
@@ -161,6 +167,17 @@ impl Journal {
         }
         self.log
             .append_sync(&StreamId::new(role.name())?, ExpectedVersion::Any, batch)?;
+        // Calls without a decision are every agent's routine (hourly ticks); only those
+        // that decided something are worth a line, and only when debugging.
+        if !decisions.is_empty() {
+            tracing::debug!(
+                agent = role.name(),
+                hour,
+                input = input.kind(),
+                decisions = ?decisions.iter().map(Event::event_type).collect::<Vec<_>>(),
+                "agent decided"
+            );
+        }
         Ok((record_id, ids))
     }
 

@@ -181,6 +181,16 @@ pub fn run(
     for day in 0..scenario.scenario.days {
         let mut runner = DayRunner::new(scenario, &state, &batch);
         let report = runner.run(&mut state, world, policy, &mut batch, day)?;
+        tracing::debug!(
+            day,
+            date = %report.date,
+            rows = report.served.rows,
+            served = report.served.accuracy,
+            static_arm = report.static_arm.accuracy,
+            oracle = report.oracle.accuracy,
+            champion = %report.route.champion,
+            "day closed"
+        );
         let day_end = clock.time_of(clock.first_hour_of_day(day + 1));
         sink.record(day_end, SimRecord::DayClosed(&report))?;
         days.push(report);

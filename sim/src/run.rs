@@ -9,7 +9,7 @@ use crate::learner;
 use crate::log_sink::EventLogSink;
 use crate::policy::rank::{RankPolicy, StaticRankPolicy};
 use crate::policy::Policy;
-use crate::sink::{NullSink, RunSink, ScenarioStart, SimRecord};
+use crate::sink::{NoObserver, NullSink, Observed, RunObserver, RunSink, ScenarioStart, SimRecord};
 use crate::summary::{scenario_sha256, Summary};
 use crate::world::intent::IntentWorld;
 use crate::world::ont::OntWorld;
@@ -159,8 +159,26 @@ pub fn run_with_log(
     out: &std::path::Path,
     log: ledgerloop_events::SharedLog,
 ) -> Result<Summary> {
+    run_with_log_observed(scenario, overrides, policy, out, log, &mut NoObserver)
+}
+
+/// Like [`run_with_log`], showing every record to `observer` once it is in the log (the
+/// CLI draws its progress bar from the `DayClosed` records). The observer cannot change
+/// the run: the log and summary are the same bytes with or without one.
+pub fn run_with_log_observed(
+    scenario: &Scenario,
+    overrides: &[String],
+    policy: &mut dyn Policy,
+    out: &std::path::Path,
+    log: ledgerloop_events::SharedLog,
+    observer: &mut dyn RunObserver,
+) -> Result<Summary> {
     let mut sink = EventLogSink::with_log(log, scenario.scenario.seed, overrides)?;
-    let output = run_scenario_with(scenario, policy, &mut sink)?;
+    let mut observed = Observed {
+        sink: &mut sink,
+        observer,
+    };
+    let output = run_scenario_with(scenario, policy, &mut observed)?;
     sink.close()?;
     let summary = Summary::new(scenario, output)?;
     summary.write(out)?;

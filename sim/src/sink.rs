@@ -88,3 +88,42 @@ impl RunSink for MemorySink {
         Ok(())
     }
 }
+
+/// Watches a run's records after they were written, to show progress. An observer only
+/// reads: it gets each record after the sink accepted it, cannot fail the run and cannot
+/// change what is written, so a run with an observer writes the same bytes as one
+/// without (tested in `tests/determinism.rs`).
+pub trait RunObserver {
+    /// Called once per record, in order, after the sink recorded it.
+    fn observe(&mut self, time: DateTime<Utc>, record: &SimRecord<'_>);
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoObserver;
+
+impl RunObserver for NoObserver {
+    fn observe(&mut self, _time: DateTime<Utc>, _record: &SimRecord<'_>) {}
+}
+
+/// A sink that records to `sink` and then shows the record to `observer`.
+pub struct Observed<'a> {
+    /// Where records are written.
+    pub sink: &'a mut dyn RunSink,
+    /// Who is shown each record once it is written.
+    pub observer: &'a mut dyn RunObserver,
+}
+
+impl std::fmt::Debug for Observed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Observed").finish_non_exhaustive()
+    }
+}
+
+impl RunSink for Observed<'_> {
+    fn record(&mut self, time: DateTime<Utc>, record: SimRecord<'_>) -> Result<()> {
+        self.sink.record(time, record)?;
+        self.observer.observe(time, &record);
+        Ok(())
+    }
+}

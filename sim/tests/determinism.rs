@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use ledgerloop_events::{FileLog, FileLogOptions};
 use ledgerloop_sim::config::Scenario;
 use ledgerloop_sim::policy::StaticPolicy;
-use ledgerloop_sim::run::run_to_dir;
+use ledgerloop_sim::run::{open_fresh_log, run_to_dir, run_with_log_observed};
+use ledgerloop_sim::sink::{RunObserver, SimRecord};
 use ledgerloop_sim::Error;
 
 fn scenario(file: &str, overrides: &[String]) -> Scenario {
@@ -122,4 +123,53 @@ fn log_holds_the_run_and_is_not_overwritten() {
     assert_eq!(types, expected);
     let again = run_to_dir(&s, &overrides, &mut StaticPolicy::default(), tmp.path());
     assert!(matches!(again, Err(Error::OutputExists { .. })));
+}
+
+/// Counts the days it is shown, as a progress bar would.
+#[derive(Default)]
+struct DayCounter {
+    days: Vec<u32>,
+    records: usize,
+}
+
+impl RunObserver for DayCounter {
+    fn observe(&mut self, _time: chrono::DateTime<chrono::Utc>, record: &SimRecord<'_>) {
+        self.records += 1;
+        if let SimRecord::DayClosed(day) = record {
+            self.days.push(day.day);
+        }
+    }
+}
+
+/// An observer sees every day in order and the run it watches writes the same bytes as
+/// a run without one.
+#[test]
+fn an_observer_sees_every_day_and_changes_no_byte() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let overrides = vec!["ont.devices=300".to_string(), "scenario.days=3".to_string()];
+    let s = scenario("ont-offline.toml", &overrides);
+    let plain = run_into(
+        "ont-offline.toml",
+        &["ont.devices=300", "scenario.days=3"],
+        &tmp.path().join("plain"),
+    );
+    let out = tmp.path().join("observed");
+    let log = open_fresh_log(&out).expect("log");
+    let mut counter = DayCounter::default();
+    let mut policy = StaticPolicy::default();
+    run_with_log_observed(
+        &s,
+        &overrides,
+        &mut policy,
+        &out,
+        std::sync::Arc::new(log),
+        &mut counter,
+    )
+    .expect("run");
+    assert_eq!(counter.days, [0, 1, 2]);
+    assert_eq!(
+        counter.records, 9,
+        "start, static, 3 x (day, oracle), finish"
+    );
+    assert_eq!(files(&out), plain, "an observer changed the outputs");
 }

@@ -6,8 +6,29 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use ledgerloop_runtime::audit::audit;
+use ledgerloop_runtime::audit::audit_with_progress;
 use ledgerloop_runtime::explain::{explain, render};
+
+use super::progress::AuditBar;
+use super::Hint as _;
+
+pub const AUDIT_EXAMPLES: &str = "\
+Examples:
+  # Checksums, hash chains, and every decision re-derived from its recorded input.
+  ledgerloop audit out/ont-offline-seed7/log
+  # Also re-train every model and re-run every evaluation and distillation (slower).
+  ledgerloop audit out/ont-offline-seed7/log --deep
+  # The report as JSON, for scripts (exit code 1 on a mismatch).
+  ledgerloop audit out/ont-offline-seed7/log --json --quiet > audit.json";
+
+pub const EXPLAIN_EXAMPLES: &str = "\
+Examples:
+  # Find the models a run trained (the model_id in each line)...
+  ledgerloop log show out/ont-offline-seed7/log --stream workers | grep ModelTrained
+  # ...then follow one back to the drift evidence that started its training.
+  ledgerloop explain <model_id> --log out/ont-offline-seed7/log
+  # Any event id works too, e.g. a promotion's from `log show ... --stream releaser`.
+  ledgerloop explain <event-id> --log out/ont-offline-seed7/log --json";
 
 /// Arguments of `ledgerloop audit`.
 #[derive(Debug, Args)]
@@ -74,8 +95,24 @@ pub fn run_audit(mut args: AuditArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| std::path::Path::new("."))
             .join(ledgerloop_runtime::host::INPUTS_DIR)
     });
-    let report = audit(&args.log, &inputs, args.deep)
-        .with_context(|| format!("auditing {}", args.log.display()))?;
+    tracing::info!(
+        log = %args.log.display(),
+        inputs = %inputs.display(),
+        deep = args.deep,
+        "audit started"
+    );
+    let mut bar = AuditBar::new();
+    let report = audit_with_progress(&args.log, &inputs, args.deep, &mut |p| bar.update(p))
+        .with_context(|| format!("auditing {}", args.log.display()))
+        .hint(|| audit_hint(&args.log))?;
+    drop(bar);
+    tracing::info!(
+        events = report.events,
+        decisions = report.decisions_recorded(),
+        rederived = report.decisions_rederived(),
+        mismatches = report.mismatch_count,
+        "audit finished"
+    );
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -130,10 +167,32 @@ pub fn run_audit(mut args: AuditArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// How to fix a failed audit: most often the path is not a governed run's log.
+fn audit_hint(log: &std::path::Path) -> String {
+    if !log.join("FORMAT").is_file() {
+        return format!(
+            "{} is not an event log; give the log/ folder of a run, e.g. ledgerloop audit \
+             out/ont-offline-seed7/log",
+            log.display()
+        );
+    }
+    "audit re-derives the agents' decisions, so it needs a governed run (`ledgerloop sim` \
+     without --policy static); `ledgerloop log verify` checks any log's chains, and \
+     --inputs DIR names the stored inputs if they moved"
+        .to_string()
+}
+
 /// Prints the chain from the target back to its first cause.
 pub fn run_explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     let chain = explain(&args.log, &args.target)
-        .with_context(|| format!("explaining {} in {}", args.target, args.log.display()))?;
+        .with_context(|| format!("explaining {} in {}", args.target, args.log.display()))
+        .hint(|| {
+            format!(
+                "the target is an event id or a model version of this log; `ledgerloop log \
+                 show {} --stream workers` lists the models trained",
+                args.log.display()
+            )
+        })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&chain)?);
     } else {

@@ -7,12 +7,39 @@ use anyhow::Context;
 use clap::Subcommand;
 use ledgerloop_events::bench::{self, LogBenchConfig};
 
+pub const EXAMPLES: &str = "\
+Examples:
+  ledgerloop bench log --events 1000000
+  ledgerloop bench sim --devices 10000 --days 90 --json
+  ledgerloop bench jetstream --nats nats://127.0.0.1:4222
+
+Build with --release (cargo run --release -- bench ...): debug figures mean little.";
+
+const LOG_EXAMPLES: &str = "\
+Examples:
+  # One million events in a scratch folder beside the current one (removed afterwards).
+  ledgerloop bench log --events 1000000
+  # On another disk; the folder must not exist.
+  ledgerloop bench log --events 200000 --dir /var/tmp/llbench --json";
+
+const SIM_EXAMPLES: &str = "\
+Examples:
+  # The README's figure: 10,000 devices x 90 days.
+  ledgerloop bench sim --devices 10000 --days 90
+  # A quick one.
+  ledgerloop bench sim --devices 1000 --days 7 --json";
+
+const JETSTREAM_EXAMPLES: &str = "\
+Examples:
+  # A server of your own with JetStream (nats-server -js); the benchmark's streams are
+  # created and deleted, nothing else is touched.
+  ledgerloop bench jetstream --nats nats://127.0.0.1:4222 --events 20000 --batch 100";
+
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Append (no fsync, fsync per 1,000-event batch, fsync per event), read and verify
     /// events with 256-byte payloads; prints the disk's own fsync rate beside them.
-    ///
-    /// Example: ledgerloop bench log --events 1000000 --dir /var/tmp/llbench
+    #[command(after_help = LOG_EXAMPLES)]
     Log {
         #[arg(long, default_value_t = 1_000_000)]
         events: u64,
@@ -25,8 +52,7 @@ pub enum BenchCommand {
     },
     /// Append events to a JetStream log beside raw async-nats publishes measured in the
     /// same run (creates and deletes its own streams on the server).
-    ///
-    /// Example: ledgerloop bench jetstream --nats nats://127.0.0.1:4222 --events 20000
+    #[command(after_help = JETSTREAM_EXAMPLES)]
     Jetstream {
         /// Server URL.
         #[arg(long = "nats", value_name = "URL")]
@@ -41,8 +67,7 @@ pub enum BenchCommand {
     },
     /// Run the ONT world (static, served and oracle arms) over a fleet and time it;
     /// reports readings/s and peak memory.
-    ///
-    /// Example: ledgerloop bench sim --devices 10000 --days 90
+    #[command(after_help = SIM_EXAMPLES)]
     Sim {
         #[arg(long)]
         devices: Option<u64>,
@@ -90,8 +115,10 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 Some(dir) => {
                     anyhow::ensure!(
                         !dir.exists(),
-                        "{} exists; give a fresh --dir",
-                        dir.display()
+                        "{} exists; give a --dir that does not exist yet (it is removed \
+                         afterwards), e.g. --dir /var/tmp/llbench-{}",
+                        dir.display(),
+                        std::process::id()
                     );
                     dir
                 }

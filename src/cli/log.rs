@@ -14,11 +14,56 @@ use ledgerloop_events::{
 };
 use serde::Serialize;
 
+use super::Hint as _;
+
+pub const EXAMPLES: &str = "\
+Examples:
+  ledgerloop log verify out/ont-offline-seed7/log
+  ledgerloop log stats out/ont-offline-seed7/log
+  ledgerloop log tail out/ont-offline-seed7/log --stream releaser -n 5";
+
+const VERIFY_EXAMPLES: &str = "\
+Examples:
+  # exit 0 when intact, 1 naming the first damage
+  ledgerloop log verify out/ont-offline-seed7/log
+  ledgerloop log verify out/ont-offline-seed7/log --deep --json";
+
+const SHOW_EXAMPLES: &str = "\
+Examples:
+  ledgerloop log show out/ont-offline-seed7/log --stream releaser --limit 20
+  ledgerloop log show out/ont-offline-seed7/log --from 1000 --limit 5 --json";
+
+const TAIL_EXAMPLES: &str = "\
+Examples:
+  ledgerloop log tail out/ont-offline-seed7/log
+  ledgerloop log tail out/ont-offline-seed7/log --stream drift_judge -n 5 --json";
+
+const STATS_EXAMPLES: &str = "\
+Examples:
+  ledgerloop log stats out/ont-offline-seed7/log
+  ledgerloop log stats out/ont-offline-seed7/log --json";
+
+const EXPORT_EXAMPLES: &str = "\
+Examples:
+  ledgerloop log export out/ont-offline-seed7/log --jsonl --out /tmp/events.jsonl
+  ledgerloop log export out/ont-offline-seed7/log --jsonl --stream releaser > /tmp/releaser.jsonl";
+
+const IMPORT_EXAMPLES: &str = "\
+Examples:
+  # after `log export ... --out /tmp/events.jsonl`; the copy hashes identically
+  ledgerloop log import /tmp/copy/log --jsonl /tmp/events.jsonl
+  ledgerloop log verify /tmp/copy/log";
+
+const RECOVER_EXAMPLES: &str = "\
+Examples:
+  # after a crash: truncate the torn tail, rebuild the index, then verify
+  ledgerloop log recover out/ont-offline-seed7/log
+  ledgerloop log verify out/ont-offline-seed7/log";
+
 #[derive(Debug, Subcommand)]
 pub enum LogCommand {
     /// Check every checksum, hash chain and sequence; exit 1 naming the first damage.
-    ///
-    /// Example: ledgerloop log verify out/log
+    #[command(after_help = VERIFY_EXAMPLES)]
     Verify {
         dir: PathBuf,
         /// Also decode (and upcast) every payload.
@@ -28,12 +73,10 @@ pub enum LogCommand {
         json: bool,
     },
     /// Print events in log order.
-    ///
-    /// Example: ledgerloop log show out/log --stream releaser --limit 20
+    #[command(after_help = SHOW_EXAMPLES)]
     Show(ShowArgs),
     /// Print the last events.
-    ///
-    /// Example: ledgerloop log tail out/log -n 5 --json
+    #[command(after_help = TAIL_EXAMPLES)]
     Tail {
         dir: PathBuf,
         #[arg(long)]
@@ -44,16 +87,14 @@ pub enum LogCommand {
         json: bool,
     },
     /// Events per stream and type, size on disk, time span.
-    ///
-    /// Example: ledgerloop log stats out/log
+    #[command(after_help = STATS_EXAMPLES)]
     Stats {
         dir: PathBuf,
         #[arg(long)]
         json: bool,
     },
     /// Write the log as JSON lines (one event per line, hashes included).
-    ///
-    /// Example: ledgerloop log export out/log --jsonl --out events.jsonl
+    #[command(after_help = EXPORT_EXAMPLES)]
     Export {
         /// The embedded log to write as JSON lines.
         dir: Option<PathBuf>,
@@ -81,8 +122,7 @@ pub enum LogCommand {
     },
     /// Append the events of a JSON-lines export to a log (created if absent); hashes are
     /// checked and must come out identical.
-    ///
-    /// Example: ledgerloop log import copy/log --jsonl events.jsonl
+    #[command(after_help = IMPORT_EXAMPLES)]
     Import {
         dir: PathBuf,
         #[arg(long, value_name = "FILE")]
@@ -91,8 +131,7 @@ pub enum LogCommand {
         fsync: FsyncPolicy,
     },
     /// Open the log for writing once: truncate a torn tail and rebuild a damaged index.
-    ///
-    /// Example: ledgerloop log recover out/log
+    #[command(after_help = RECOVER_EXAMPLES)]
     Recover { dir: PathBuf },
 }
 
@@ -205,19 +244,38 @@ fn verify_cmd(dir: PathBuf, deep: bool, json: bool) -> anyhow::Result<ExitCode> 
             }
             Ok(ExitCode::from(1))
         }
-        Err(other) => Err(other).with_context(|| format!("cannot verify {}", dir.display())),
+        Err(other) => Err(other)
+            .with_context(|| format!("cannot verify {}", dir.display()))
+            .hint(|| not_a_log_hint(&dir)),
     }
+}
+
+/// What to do when a path does not open as a log.
+fn not_a_log_hint(dir: &Path) -> String {
+    if dir.join("FORMAT").is_file() {
+        return "if the log was damaged, `ledgerloop log verify` names the damage and \
+                `ledgerloop log recover` truncates a torn tail"
+            .to_string();
+    }
+    format!(
+        "{} holds no event log; a log is the log/ folder of a run, e.g. \
+         out/ont-offline-seed7/log",
+        dir.display()
+    )
 }
 
 fn open_read(dir: &PathBuf) -> anyhow::Result<FileLog> {
     let log = FileLog::open_read_only(dir)
-        .with_context(|| format!("cannot open log {}", dir.display()))?;
+        .with_context(|| format!("cannot open log {}", dir.display()))
+        .hint(|| not_a_log_hint(dir))?;
     if let Some(torn) = &log.open_report().torn_tail {
-        eprintln!(
-            "warning: {} ends in a torn write ({} bytes at offset {}); it is not shown. `ledgerloop log recover` truncates it",
+        tracing::warn!(
+            "{} ends in a torn write ({} bytes at offset {}); it is not shown. \
+             `ledgerloop log recover {}` truncates it",
             torn.file.display(),
             torn.bytes_dropped,
-            torn.offset
+            torn.offset,
+            dir.display()
         );
     }
     Ok(log)
@@ -228,6 +286,7 @@ fn parse_stream(stream: Option<String>) -> anyhow::Result<Option<StreamId>> {
         .map(StreamId::new)
         .transpose()
         .context("bad --stream")
+        .hint(|| "`ledgerloop log stats DIR` lists the streams of a log".to_string())
 }
 
 fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
@@ -387,7 +446,7 @@ fn export(dir: PathBuf, stream: Option<String>, out: Option<PathBuf>) -> anyhow:
         }
         None => jsonl::export(&log, 0, stream.as_ref(), &mut std::io::stdout().lock())?,
     };
-    eprintln!("exported {count} events");
+    tracing::info!(events = count, "exported");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -400,7 +459,14 @@ fn import(dir: PathBuf, input: PathBuf, fsync: FsyncPolicy) -> anyhow::Result<Ex
             ..Default::default()
         },
     )
-    .with_context(|| format!("cannot open log {} for writing", dir.display()))?;
+    .with_context(|| format!("cannot open log {} for writing", dir.display()))
+    .hint(|| {
+        format!(
+            "import writes into a new or existing log folder that no other process has \
+             open for writing, e.g. ledgerloop log import /tmp/copy/log --jsonl {}",
+            input.display()
+        )
+    })?;
     let report = jsonl::import(
         &log,
         &mut BufReader::new(file),
@@ -416,7 +482,8 @@ fn import(dir: PathBuf, input: PathBuf, fsync: FsyncPolicy) -> anyhow::Result<Ex
 
 fn recover(dir: PathBuf) -> anyhow::Result<ExitCode> {
     let log = FileLog::open(&dir, FileLogOptions::default())
-        .with_context(|| format!("cannot open log {}", dir.display()))?;
+        .with_context(|| format!("cannot open log {}", dir.display()))
+        .hint(|| not_a_log_hint(&dir))?;
     let report = log.open_report().clone();
     log.close()?;
     match &report.torn_tail {

@@ -13,6 +13,29 @@ use ledgerloop_runtime::mesh::run::{open_log, MeshOptions, Mirror};
 use ledgerloop_runtime::mesh::security;
 use ledgerloop_sim::config::Scenario;
 
+/// Examples of `ledgerloop mesh`.
+pub const MESH_EXAMPLES: &str = "\
+Examples:
+  # A 30-day ONT run on a local server (JetStream enabled: nats-server -js).
+  ledgerloop mesh --nats nats://127.0.0.1:4222 --scenario scenarios/ont-offline.toml --days 30
+  # Against a server from `mesh-config`, as the host user.
+  ledgerloop mesh --nats nats://127.0.0.1:4222 --user host --password-file mesh-conf/users/host.password \\
+      --scenario scenarios/ont-offline.toml
+  # Audit it afterwards, straight from JetStream.
+  ledgerloop audit nats://127.0.0.1:4222 --scenario ont-offline";
+
+/// Examples of `ledgerloop mesh-config`.
+pub const MESH_CONFIG_EXAMPLES: &str = "\
+Examples:
+  ledgerloop mesh-config --scenario ont-offline --port 4222 --store /var/lib/ll-js --out mesh-conf
+  nats-server -c mesh-conf/nats-server.conf";
+
+/// Examples of `ledgerloop status`.
+pub const STATUS_EXAMPLES: &str = "\
+Examples:
+  ledgerloop status --nats nats://127.0.0.1:4222 --scenario ont-offline
+  ledgerloop status --nats nats://127.0.0.1:4222 --scenario ont-offline -n 30 --json";
+
 /// Where the mesh's NATS server is and who connects.
 #[derive(Debug, Clone, Args)]
 pub struct NatsArgs {

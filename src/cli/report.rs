@@ -7,6 +7,13 @@ use anyhow::Context as _;
 use clap::Args;
 use ledgerloop_runtime::report::{render, REPORT_FILE};
 
+pub const EXAMPLES: &str = "\
+Examples:
+  # Rebuild the page `sim` wrote, in place.
+  ledgerloop report out/ont-offline-seed7
+  # Write it elsewhere (the run folder is only read).
+  ledgerloop report out/ont-offline-seed7 --out /tmp/ont-report.html";
+
 /// Arguments of `ledgerloop report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {

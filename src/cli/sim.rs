@@ -3,7 +3,7 @@
 //! agents' stored inputs and artifacts, `<out>/summary.json`, `<out>/report.html` and a
 //! per-day table.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
@@ -14,7 +14,25 @@ use ledgerloop_sim::config::replay::ReplayKind;
 use ledgerloop_sim::config::Scenario;
 use ledgerloop_sim::config::WorldKind;
 use ledgerloop_sim::policy::StaticPolicy;
-use ledgerloop_sim::run::{open_fresh_log, run_to_dir, run_with_log};
+use ledgerloop_sim::run::{open_fresh_log, run_with_log_observed};
+use ledgerloop_sim::summary::Summary;
+
+use super::progress::SimProgress;
+use super::Hint as _;
+
+pub const EXAMPLES: &str = "\
+Examples:
+  # The main job: 10,000 devices, 90 days, the agents governing; outputs in out/ont-offline-seed7/.
+  ledgerloop sim --scenario scenarios/ont-offline.toml --seed 7
+  # A quick look: 2,000 devices, 10 days, into a folder of your choice.
+  ledgerloop sim --scenario scenarios/ont-offline.toml --days 10 --set ont.devices=2000 \\
+    --out /tmp/ont-short
+  # The static policy alone, with a log line per simulated day on stderr.
+  RUST_LOG=ledgerloop_sim=debug ledgerloop sim --scenario scenarios/intent.toml --days 5 \\
+    --policy static --out /tmp/intent-static
+
+The progress bar (day, events/s, readings/s, ETA) is drawn on stderr only when it is a
+terminal; --quiet turns it off.";
 
 /// Which policy serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -61,54 +79,127 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     if let Some(days) = args.days {
         overrides.push(format!("scenario.days={days}"));
     }
-    let scenario = Scenario::load(&args.scenario, &overrides)?;
-    let out = args.out.unwrap_or_else(|| {
+    let scenario = Scenario::load(&args.scenario, &overrides).map_err(scenario_hint)?;
+    let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("out").join(format!(
             "{}-seed{}",
             scenario.scenario.name, scenario.scenario.seed
         ))
     });
-    let context = || format!("running {}", args.scenario.display());
-    // The sim host governs classification worlds; rankings (recommend, interaction
-    // replays) are served by the static ranker. A replayed classification world has no
-    // default policy file, so it is governed when one is given.
-    let interaction = scenario
-        .replay
-        .as_ref()
-        .is_some_and(|r| r.kind == ReplayKind::Interaction);
-    let governable = match scenario.scenario.world {
-        WorldKind::Ont | WorldKind::Intent => true,
-        WorldKind::Replay => !interaction && args.agents.is_some(),
-        WorldKind::Recommend => false,
-    };
-    let governed = args.policy == PolicyKind::Governed && governable;
+    let governed = args.policy == PolicyKind::Governed && governable(&scenario, &args);
     if args.policy == PolicyKind::Governed && !governed {
-        eprintln!(
-            "note: the sim host governs classification worlds (ont, intent, a replay with \
+        tracing::warn!(
+            "the sim host governs classification worlds (ont, intent, a replay with \
              --agents); {} runs the static policy",
             scenario.scenario.name
         );
     }
-    let summary = if governed {
-        let world = format!("{:?}", scenario.scenario.world).to_lowercase();
-        let path = args
-            .agents
-            .clone()
-            .unwrap_or_else(|| GovernedConfig::default_path(&args.scenario, &world));
-        let config = GovernedConfig::load(&path)?;
-        let log: ledgerloop_events::SharedLog =
-            std::sync::Arc::new(open_fresh_log(&out).with_context(context)?);
-        let source = path.display().to_string();
-        let mut policy = GovernedPolicy::new(config, &source, log.clone(), &out)?;
-        run_with_log(&scenario, &overrides, &mut policy, &out, log).with_context(context)?
-    } else {
-        run_to_dir(&scenario, &overrides, &mut StaticPolicy::default(), &out)
-            .with_context(context)?
-    };
+    let meta = &scenario.scenario;
+    tracing::info!(
+        scenario = %meta.name,
+        seed = meta.seed,
+        days = meta.days,
+        policy = %if governed { "governed" } else { "static" },
+        out = %out.display(),
+        "run started"
+    );
+    let started = std::time::Instant::now();
+    let summary = simulate(&args, &scenario, &overrides, &out, governed)
+        .with_context(|| format!("running {}", args.scenario.display()))?;
     print!("{}", summary.table());
     let report = super::report::write_report(&out, &out.join(REPORT_FILE))?;
-    println!("event log: {}", out.join("log").display());
-    println!("summary:   {}", out.join("summary.json").display());
+    let (log, json) = (out.join("log"), out.join("summary.json"));
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        log = %log.display(),
+        summary = %json.display(),
+        report = %report.display(),
+        "run finished"
+    );
+    println!("event log: {}", log.display());
+    println!("summary:   {}", json.display());
     println!("report:    {}", report.display());
     Ok(())
+}
+
+/// The scenario error with a suggestion of how to fix it.
+fn scenario_hint(error: ledgerloop_sim::Error) -> anyhow::Error {
+    use ledgerloop_sim::Error as E;
+    let hint = match &error {
+        E::ReadScenario { .. } => {
+            "scenario files live in scenarios/, e.g. --scenario scenarios/ont-offline.toml"
+        }
+        E::ParseScenario { .. } | E::InvalidValue { .. } | E::Scenario { .. } => {
+            "scenarios/ont-offline.toml, intent.toml and recommend.toml write out and \
+             comment every key"
+        }
+        E::BadOverride { .. } => {
+            "--set takes a dotted key of the scenario file and a value, e.g. --set \
+             ont.devices=2000"
+        }
+        _ => return error.into(),
+    };
+    super::with_hint(error.into(), hint)
+}
+
+/// The sim host governs classification worlds; rankings (recommend, interaction
+/// replays) are served by the static ranker. A replayed classification world has no
+/// default policy file, so it is governed when one is given.
+fn governable(scenario: &Scenario, args: &SimArgs) -> bool {
+    let interaction = scenario
+        .replay
+        .as_ref()
+        .is_some_and(|r| r.kind == ReplayKind::Interaction);
+    match scenario.scenario.world {
+        WorldKind::Ont | WorldKind::Intent => true,
+        WorldKind::Replay => !interaction && args.agents.is_some(),
+        WorldKind::Recommend => false,
+    }
+}
+
+/// Runs the scenario into `out` with the progress bar watching. The agents' policy is
+/// checked before the log is created, so a refused policy leaves no log behind and the
+/// same `--out` can be used again once it is fixed.
+fn simulate(
+    args: &SimArgs,
+    scenario: &Scenario,
+    overrides: &[String],
+    out: &Path,
+    governed: bool,
+) -> anyhow::Result<Summary> {
+    let agents = if governed {
+        Some(agents_policy(args, scenario)?)
+    } else {
+        None
+    };
+    let file_log = open_fresh_log(out)?;
+    let mut progress = SimProgress::new(file_log.clone(), scenario.scenario.days);
+    let log: ledgerloop_events::SharedLog = std::sync::Arc::new(file_log);
+    let summary = match agents {
+        None => {
+            let mut policy = StaticPolicy::default();
+            run_with_log_observed(scenario, overrides, &mut policy, out, log, &mut progress)?
+        }
+        Some((config, source)) => {
+            let mut policy = GovernedPolicy::new(config, &source, log.clone(), out)?;
+            run_with_log_observed(scenario, overrides, &mut policy, out, log, &mut progress)?
+        }
+    };
+    Ok(summary)
+}
+
+/// The agents' policy (`--agents`, or the world's file beside the scenario) and its path.
+fn agents_policy(args: &SimArgs, scenario: &Scenario) -> anyhow::Result<(GovernedConfig, String)> {
+    let world = format!("{:?}", scenario.scenario.world).to_lowercase();
+    let path = args
+        .agents
+        .clone()
+        .unwrap_or_else(|| GovernedConfig::default_path(&args.scenario, &world));
+    let config = GovernedConfig::load(&path).hint(|| {
+        format!(
+            "scenarios/agents/{world}.toml documents every key of an agents' policy; \
+             --agents FILE picks another file"
+        )
+    })?;
+    Ok((config, path.display().to_string()))
 }

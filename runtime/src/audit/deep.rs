@@ -20,6 +20,7 @@ use ledgerloop_events::{Event, RecordedEvent};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::{AuditStage, Progress};
 use crate::blobs::BlobStore;
 use crate::config::GovernedConfig;
 use crate::data::{FeatureTransform, RowStore, RowsRecord, ServedModel};
@@ -197,9 +198,27 @@ fn top_class(p: &[f64]) -> u32 {
     best as u32
 }
 
+/// True for the events the deep audit re-runs a worker for (the progress bar's steps).
+fn is_work(event: &Event) -> bool {
+    match event {
+        Event::BaselineTrained(b) => b.arm == BASELINE_ARM,
+        Event::ModelTrained(_) | Event::TrainingFailed(_) | Event::StudentDistilled(_) => true,
+        Event::InputRecorded(rec) => rec.kind == "evaluation_report",
+        _ => false,
+    }
+}
+
 /// Re-runs every worker of the log; see the module documentation.
-pub(crate) fn deep(loaded: &Loaded<'_>, blobs: &BlobStore, config: &GovernedConfig) -> DeepReport {
+pub(crate) fn deep(
+    loaded: &Loaded<'_>,
+    blobs: &BlobStore,
+    config: &GovernedConfig,
+    progress: &mut Progress<'_>,
+) -> DeepReport {
     let mut report = DeepReport::default();
+    let work = loaded.order.iter().filter(|(_, e)| is_work(e)).count();
+    progress.stage(AuditStage::Deep, work as u64);
+    tracing::debug!(jobs = work, "re-running the workers");
     let data = match rebuild(loaded, blobs) {
         Ok(d) => d,
         Err(reason) => {
@@ -209,67 +228,97 @@ pub(crate) fn deep(loaded: &Loaded<'_>, blobs: &BlobStore, config: &GovernedConf
             return report;
         }
     };
-    let settings = &config.host;
-    let mut models: BTreeMap<String, Arc<ServedModel>> = BTreeMap::new();
-    let mut jobs: BTreeMap<String, TrainingJob> = BTreeMap::new();
+    let mut st = Rerun {
+        loaded,
+        data: &data,
+        settings: &config.host,
+        models: BTreeMap::new(),
+        jobs: BTreeMap::new(),
+        report,
+    };
     for (r, e) in loaded.order {
-        let outcome = match e {
-            Event::BaselineTrained(b) if b.arm == BASELINE_ARM => {
-                report.models_checked += 1;
-                workers::train_initial(
-                    &data.warmup,
-                    data.n_classes,
-                    &data.transform,
-                    settings,
-                    data.seed,
-                )
-                .map_err(|e| e.to_string())
-                .and_then(|m| check_model(&mut report, &mut models, &b.model_id, None, m))
-            }
-            Event::ModelTrained(_) | Event::TrainingFailed(_) => retrain(
-                loaded,
-                r,
-                e,
-                &data,
-                &mut models,
-                &mut jobs,
-                settings,
-                &mut report,
-            ),
-            Event::InputRecorded(rec) if rec.kind == "evaluation_report" => {
-                report.reports_checked += 1;
-                reevaluate(rec, r.position, &data, &models, &jobs, settings).map(|same| {
-                    report.reports_reproduced += u64::from(same);
-                    if !same {
-                        report.mismatches.push(format!(
-                            "evaluator #{}: the recomputed report differs",
-                            r.sequence
-                        ));
-                    }
-                })
-            }
-            Event::StudentDistilled(s) => {
-                report.students_checked += 1;
-                redistil(loaded, r, s, &data, &models, settings).map(|sha| {
-                    if sha == s.artifact_sha256 {
-                        report.students_reproduced += 1;
-                    } else {
-                        report.mismatches.push(format!(
-                            "{}: student weights hash {sha}, recorded {}",
-                            s.job_id, s.artifact_sha256
-                        ));
-                    }
-                })
-            }
-            _ => Ok(()),
-        };
-        if let Err(reason) = outcome {
-            report
+        if let Err(reason) = rerun(&mut st, r, e) {
+            st.report
                 .mismatches
                 .push(format!("{} #{}: {reason}", r.stream.as_str(), r.sequence));
         }
+        if is_work(e) {
+            tracing::debug!(
+                stream = r.stream.as_str(),
+                sequence = r.sequence,
+                event = e.event_type(),
+                "worker re-run"
+            );
+            progress.step();
+        }
     }
-    report
+    st.report
+}
+
+/// What the deep audit has re-derived so far.
+struct Rerun<'a> {
+    loaded: &'a Loaded<'a>,
+    data: &'a Data,
+    settings: &'a crate::config::HostSettings,
+    /// Re-derived models by their recorded id.
+    models: BTreeMap<String, Arc<ServedModel>>,
+    /// Training jobs by the recorded id of the model they made.
+    jobs: BTreeMap<String, TrainingJob>,
+    report: DeepReport,
+}
+
+/// Re-runs the worker behind one event, if any, and counts what came out as recorded.
+fn rerun(st: &mut Rerun<'_>, r: &RecordedEvent, e: &Event) -> Result<(), String> {
+    match e {
+        Event::BaselineTrained(b) if b.arm == BASELINE_ARM => {
+            st.report.models_checked += 1;
+            workers::train_initial(
+                &st.data.warmup,
+                st.data.n_classes,
+                &st.data.transform,
+                st.settings,
+                st.data.seed,
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|m| check_model(&mut st.report, &mut st.models, &b.model_id, None, m))
+        }
+        Event::ModelTrained(_) | Event::TrainingFailed(_) => retrain(
+            st.loaded,
+            r,
+            e,
+            st.data,
+            &mut st.models,
+            &mut st.jobs,
+            st.settings,
+            &mut st.report,
+        ),
+        Event::InputRecorded(rec) if rec.kind == "evaluation_report" => {
+            st.report.reports_checked += 1;
+            reevaluate(rec, r.position, st.data, &st.models, &st.jobs, st.settings).map(|same| {
+                st.report.reports_reproduced += u64::from(same);
+                if !same {
+                    st.report.mismatches.push(format!(
+                        "evaluator #{}: the recomputed report differs",
+                        r.sequence
+                    ));
+                }
+            })
+        }
+        Event::StudentDistilled(s) => {
+            st.report.students_checked += 1;
+            redistil(st.loaded, r, s, st.data, &st.models, st.settings).map(|sha| {
+                if sha == s.artifact_sha256 {
+                    st.report.students_reproduced += 1;
+                } else {
+                    st.report.mismatches.push(format!(
+                        "{}: student weights hash {sha}, recorded {}",
+                        s.job_id, s.artifact_sha256
+                    ));
+                }
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 fn check_model(

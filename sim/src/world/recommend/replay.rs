@@ -203,6 +203,15 @@ pub fn run(
         report.route = policy.route().clone();
         report.feedback_delivered = queue.take_delivered();
         let day_end = clock.time_of(clock.first_hour_of_day(day + 1));
+        tracing::debug!(
+            day,
+            date = %report.date,
+            sessions = report.sessions,
+            served_hit_rate = report.served.hit_rate,
+            static_hit_rate = report.static_arm.hit_rate,
+            oracle_hit_rate = report.oracle.hit_rate,
+            "day closed"
+        );
         sink.record(day_end, SimRecord::RecommendDayClosed(&report))?;
         reports.push(report);
         oracle_model = Arc::new(PopAffinity::fit(&st.positives, &item_cat, params));

@@ -176,6 +176,15 @@ pub fn run(
         report.notes = policy.end_of_day(day, &sim.truth.item_cat)?;
         report.route = policy.route().clone();
         let day_end = clock.time_of(clock.first_hour_of_day(day + 1));
+        tracing::debug!(
+            day,
+            date = %report.date,
+            sessions = report.sessions,
+            served_hit_rate = report.served.hit_rate,
+            static_hit_rate = report.static_arm.hit_rate,
+            oracle_hit_rate = report.oracle.hit_rate,
+            "day closed"
+        );
         sink.record(day_end, SimRecord::RecommendDayClosed(&report))?;
         reports.push(report);
         let events = sim.window(base.oracle_window_days as usize);
