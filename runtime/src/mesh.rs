@@ -6,6 +6,7 @@
 //!   `EventLog` trait (and of the blocking `SyncAppend` the sim host writes through);
 //! - [`bench`]: the figures of `ledgerloop bench jetstream`;
 //! - [`export`]: copying a JetStream log into an embedded log for offline audit;
+//! - [`metrics`]: Prometheus text on `--metrics ADDR`, counted from what is appended;
 //! - [`run`]: a governed run with JetStream as the log of record, inputs and weights in
 //!   the object store and the serving route in a key-value bucket;
 //! - [`subjects`]: the subject names of the mesh, documented in one place;
@@ -16,6 +17,7 @@ pub mod bench;
 pub mod durability;
 pub mod export;
 pub mod jetstream;
+pub mod metrics;
 pub mod run;
 pub mod security;
 pub mod subjects;

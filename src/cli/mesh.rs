@@ -92,6 +92,9 @@ pub struct MeshArgs {
     /// The agents' policy file; defaults to `agents/<world>.toml` beside the scenario.
     #[arg(long)]
     pub agents: Option<PathBuf>,
+    /// Serve Prometheus metrics on this address, e.g. 127.0.0.1:9464 (`GET /metrics`).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
     /// Folder for the local copies (summary.json, inputs, artifacts); defaults to
     /// `out/mesh-<scenario name>-seed<seed>`.
     #[arg(long)]
@@ -120,7 +123,11 @@ pub fn run_mesh(args: MeshArgs) -> anyhow::Result<ExitCode> {
             scenario.scenario.name, scenario.scenario.seed
         ))
     });
-    let options = args.nats.options()?;
+    let mut options = args.nats.options()?;
+    options.metrics = args.metrics;
+    if let Some(addr) = args.metrics {
+        eprintln!("metrics: http://{addr}/metrics");
+    }
     let source = path.display().to_string();
     let run =
         ledgerloop_runtime::mesh::run::run(&scenario, &overrides, config, &source, &out, &options)

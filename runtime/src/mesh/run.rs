@@ -28,6 +28,7 @@ use crate::error::{io, nats, Error, Result};
 use crate::host::{GovernedPolicy, ARTIFACTS_DIR, INPUTS_DIR};
 use crate::mesh::durability::{self, Durability};
 use crate::mesh::jetstream::{JetStreamLog, EVENTS_STREAM, OUTAGE_RETRY};
+use crate::mesh::metrics::{MeteredLog, Metrics};
 
 /// Key of the serving route in the serving bucket.
 pub const ROUTE_KEY: &str = "route";
@@ -43,6 +44,8 @@ pub struct MeshOptions {
     pub assume_sync_always: bool,
     /// User and password, when the server requires them.
     pub credentials: Option<(String, String)>,
+    /// Serve Prometheus metrics on this address (`GET /metrics`).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl MeshOptions {
@@ -53,6 +56,7 @@ impl MeshOptions {
             stream: EVENTS_STREAM.to_string(),
             assume_sync_always: false,
             credentials: None,
+            metrics: None,
         }
     }
 }
@@ -155,8 +159,13 @@ pub fn run(
         let mirror = Mirror::open(&log, &name).await?;
         Ok::<_, Error>((log, durability, mirror))
     })?;
+    let metrics = Metrics::default();
+    if let Some(addr) = options.metrics {
+        runtime.block_on(metrics.serve(addr))?;
+    }
     std::fs::create_dir_all(out).map_err(io(out))?;
-    let shared: ledgerloop_events::SharedLog = Arc::new(log.clone());
+    let shared: ledgerloop_events::SharedLog =
+        Arc::new(MeteredLog::new(Arc::new(log.clone()), metrics.clone()));
     let host = GovernedPolicy::new(config, source, shared.clone(), out)?;
     let mut policy = MeshPolicy {
         host,
@@ -166,6 +175,7 @@ pub fn run(
         mirrored: BTreeSet::new(),
         last_route: None,
         failure: None,
+        metrics,
     };
     let summary = std::thread::scope(|scope| {
         scope
@@ -346,6 +356,7 @@ struct MeshPolicy {
     mirrored: BTreeSet<String>,
     last_route: Option<ServingRoute>,
     failure: Option<Error>,
+    metrics: Metrics,
 }
 
 impl std::fmt::Debug for MeshPolicy {
@@ -392,6 +403,11 @@ impl MeshPolicy {
         };
         let (mirror, runtime) = (&self.mirror, &self.runtime);
         retry_outage(|| runtime.block_on(mirror.publish_route(&pointers)))?;
+        self.metrics.set_route(
+            &pointers.champion,
+            pointers.canary.as_deref(),
+            pointers.canary_fraction,
+        );
         self.last_route = Some(route);
         Ok(())
     }
