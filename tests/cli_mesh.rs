@@ -74,6 +74,14 @@ fn mesh_run_is_audited_from_jetstream() {
     assert!(export.status.success(), "{}", text(&export));
     let verify = ledgerloop(&["log", "verify", copy.join("log").to_str().expect("utf-8")]);
     assert!(verify.status.success(), "{}", text(&verify));
+    // The copy is a run folder: the report is drawn from it like from a simulation.
+    let report = ledgerloop(&["report", copy.to_str().expect("utf-8")]);
+    assert!(report.status.success(), "{}", text(&report));
+    let page = std::fs::read_to_string(copy.join("report.html")).expect("report.html");
+    assert!(
+        page.contains("<svg") && page.contains("<table"),
+        "charts and decisions"
+    );
     // Exporting into the same folder again is refused, naming the folder.
     let again = ledgerloop(&[
         "log",

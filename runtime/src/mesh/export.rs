@@ -52,13 +52,18 @@ pub async fn export_to_dir(log: &JetStreamLog, dir: &Path) -> Result<ExportRepor
 
 /// Copies `scenario`'s mesh run into `to` as a run folder an auditor can use offline:
 /// the log into `to/log`, the stored inputs and model weights from the object store into
-/// `to/inputs` and `to/artifacts`.
+/// `to/inputs` and `to/artifacts`, and `summary.json` once the run has finished.
 pub async fn export_run(options: &MeshOptions, scenario: &str, to: &Path) -> Result<ExportReport> {
     let (_client, log, _) = open_log(options, scenario).await?;
     let mut report = export_to_dir(&log, &to.join("log")).await?;
     let mirror = Mirror::open(&log, scenario).await?;
     for folder in [INPUTS_DIR, ARTIFACTS_DIR] {
         report.blobs += mirror.download(folder, &to.join(folder)).await? as u64;
+    }
+    // The summary lets `ledgerloop report` draw the run's charts from the copy.
+    if let Some(summary) = mirror.summary().await? {
+        let path = to.join(crate::mesh::run::SUMMARY_OBJECT);
+        std::fs::write(&path, summary).map_err(crate::error::io(&path))?;
     }
     Ok(report)
 }

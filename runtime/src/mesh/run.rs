@@ -30,6 +30,8 @@ use crate::mesh::durability::{self, Durability};
 use crate::mesh::jetstream::{JetStreamLog, EVENTS_STREAM, OUTAGE_RETRY};
 use crate::mesh::metrics::{MeteredLog, Metrics};
 
+/// Object holding a finished run's summary in the `runs` store.
+pub const SUMMARY_OBJECT: &str = "summary.json";
 /// Key of the serving route in the serving bucket.
 pub const ROUTE_KEY: &str = "route";
 
@@ -191,6 +193,9 @@ pub fn run(
         return Err(e);
     }
     policy.mirror_new()?;
+    let summary_path = out.join(SUMMARY_OBJECT);
+    let summary_bytes = std::fs::read(&summary_path).map_err(io(&summary_path))?;
+    retry_outage(|| runtime.block_on(policy.mirror.put_summary(&summary_bytes)))?;
     Ok(MeshRun {
         summary,
         durability,
@@ -202,6 +207,7 @@ pub fn run(
 pub struct Mirror {
     inputs: object_store::ObjectStore,
     artifacts: object_store::ObjectStore,
+    runs: object_store::ObjectStore,
     serving: kv::Store,
 }
 
@@ -227,6 +233,10 @@ impl Mirror {
             .create_object_store(store("artifacts"))
             .await
             .map_err(nats("object store artifacts"))?;
+        let runs = js
+            .create_object_store(store("runs"))
+            .await
+            .map_err(nats("object store runs"))?;
         // The bucket's stream is created here rather than with `create_key_value`,
         // whose account query does not parse a NATS 2.9 reply; the settings are those
         // of a key-value bucket with a history of 16 writes.
@@ -252,6 +262,7 @@ impl Mirror {
         Ok(Self {
             inputs,
             artifacts,
+            runs,
             serving,
         })
     }
@@ -306,6 +317,31 @@ impl Mirror {
             crate::blobs::BlobStore::new(dir).get(sha)?;
         }
         Ok(names.len())
+    }
+
+    /// Stores the run's `summary.json` (what `report` draws its charts from).
+    pub async fn put_summary(&self, bytes: &[u8]) -> Result<()> {
+        let mut reader = bytes;
+        self.runs
+            .put(SUMMARY_OBJECT, &mut reader)
+            .await
+            .map_err(nats("store summary.json"))?;
+        Ok(())
+    }
+
+    /// The run's `summary.json`, if the run finished.
+    pub async fn summary(&self) -> Result<Option<Vec<u8>>> {
+        let mut object = match self.runs.get(SUMMARY_OBJECT).await {
+            Ok(object) => object,
+            Err(e) if e.kind() == object_store::GetErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(nats("get summary.json")(e)),
+        };
+        let mut bytes = Vec::new();
+        object
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(nats("read summary.json"))?;
+        Ok(Some(bytes))
     }
 
     /// Writes the serving pointers.
