@@ -211,9 +211,10 @@ fn bench_jetstream(url: &str, events: u64, batch: usize, json: bool) -> anyhow::
         "  log append, 1 event per batch  : {:>10.0} events/s",
         r.log_append_single_events_per_s
     );
+    let label = format!("log append, {} per batch", r.batch_events);
     println!(
-        "  log append, {} per batch        : {:>10.0} events/s",
-        r.batch_events, r.log_append_batched_events_per_s
+        "  {label:<31}: {:>10.0} events/s",
+        r.log_append_batched_events_per_s
     );
     println!(
         "  one-event append latency       : p50 {} us, p99 {} us",
