@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 mod append;
+mod crash;
 mod flush;
 pub mod format;
 mod hash_helper;
