@@ -9,6 +9,7 @@ pub mod bench;
 pub mod log;
 pub mod report;
 pub mod sim;
+pub mod simtest;
 
 /// ledgerloop: six agents keep small production models accurate, every decision in a
 /// hash-chained log.
@@ -43,6 +44,12 @@ pub enum Command {
     ///
     /// Example: ledgerloop report out/ont-offline-seed7 --out /tmp/ont-report.html
     Report(report::ReportArgs),
+    /// Run the governed loop under deterministic faults (crashes, torn writes, failed
+    /// workers, duplicate/late/reordered deliveries, late or lost labels) over many
+    /// seeds, checking invariants after every simulated hour; exit 1 on any failure.
+    ///
+    /// Example: ledgerloop simtest --scenario scenarios/simtest-ont.toml --seeds 200
+    Simtest(simtest::SimtestArgs),
     /// Measure throughput figures (the README's table comes from these).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -57,5 +64,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(args) => audit::run_audit(args),
         Command::Explain(args) => audit::run_explain(args),
         Command::Report(args) => report::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Simtest(args) => simtest::run(args),
     }
 }

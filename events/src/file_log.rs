@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 mod append;
+#[cfg(feature = "fault-injection")]
 mod crash;
 mod flush;
 pub mod format;
