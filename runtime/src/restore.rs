@@ -14,7 +14,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use ledgerloop_events::catalogue::InputRecorded;
-use ledgerloop_events::{Event, FileLog, RecordedEvent};
+use ledgerloop_events::{Event, FileLog, RecordedEvent, StreamId};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -155,25 +155,35 @@ pub fn restore(view: &LogView, role: Role) -> Result<Restored> {
     Ok(restored)
 }
 
-/// The decisions recorded for the input with `key` on `role`'s stream (the last such
-/// call), or `None` when the agent never handled it.
+/// The decisions recorded for the input with `key` on `role`'s stream of `log` (the
+/// last such call), or `None` when the agent never handled it. Reads only that stream:
+/// the key needs no source event.
 pub fn recorded_decisions(
-    view: &LogView,
+    log: &FileLog,
     role: Role,
     key: &InputKey,
 ) -> Result<Option<Vec<(Uuid, Event)>>> {
+    let stream = StreamId::new(role.name())?;
     let mut found = None;
-    for call in view.calls(role)? {
-        if input_key(call.record)? == *key {
-            found = Some(
-                call.decisions
-                    .iter()
-                    .map(|(id, e)| (*id, (*e).clone()))
-                    .collect(),
-            );
+    let mut current: Option<Vec<(Uuid, Event)>> = None;
+    for recorded in log.read_stream(&stream, 0, usize::MAX)? {
+        match recorded.decode()? {
+            Event::InputRecorded(record) => {
+                if current.is_some() {
+                    found = current.take();
+                }
+                if input_key(&record)? == *key {
+                    current = Some(Vec::new());
+                }
+            }
+            decision => {
+                if let Some(c) = current.as_mut() {
+                    c.push((recorded.id, decision));
+                }
+            }
         }
     }
-    Ok(found)
+    Ok(current.or(found))
 }
 
 /// Moves `role`'s part of `from` into `into`, leaving the other agents untouched.

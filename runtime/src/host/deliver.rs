@@ -17,7 +17,7 @@ use super::GovernedPolicy;
 use crate::error::{Error, Result};
 use crate::faults::{CrashPoint, DeliveryFault, WorkerFault};
 use crate::journal::WORKER_STREAM;
-use crate::restore::{input_key, recorded_decisions, InputKey, LogView};
+use crate::restore::{input_key, recorded_decisions, InputKey};
 use crate::step::{apply, Input, Role};
 use crate::workers::{self, TrainingData};
 
@@ -112,12 +112,12 @@ impl GovernedPolicy {
     /// answers to an input delivered again.
     fn answer_from_log(&mut self, role: Role, key: &InputKey) -> Result<Vec<(Uuid, Event)>> {
         self.duplicate_ignored();
-        let view = LogView::read(self.journal.log())?;
-        let decisions = recorded_decisions(&view, role, key)?.ok_or_else(|| Error::Replay {
-            stream: role.name().to_string(),
-            sequence: 0,
-            reason: "an input marked handled has no recorded call".into(),
-        })?;
+        let decisions =
+            recorded_decisions(self.journal.log(), role, key)?.ok_or_else(|| Error::Replay {
+                stream: role.name().to_string(),
+                sequence: 0,
+                reason: "an input marked handled has no recorded call".into(),
+            })?;
         if let Some((last, _)) = decisions.last() {
             self.last_decision.insert(role, *last);
         }
