@@ -349,3 +349,65 @@ impl FaultPlan {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> FaultSettings {
+        FaultSettings {
+            enabled: true,
+            from_day: 1,
+            until_day: 4,
+            crashes: 5,
+            torn_write_share: 0.3,
+            after_append_share: 0.3,
+            duplicate_rate: 0.2,
+            delay_rate: 0.2,
+            max_delay_hours: 6,
+            ..FaultSettings::default()
+        }
+    }
+
+    /// The same seed draws the same crashes and the same per-delivery faults.
+    #[test]
+    fn a_plan_replays_from_its_seed() {
+        let draws = |seed| {
+            let mut plan = FaultPlan::draw(&settings(), seed, 72);
+            let deliveries: Vec<_> = (0..50).map(|_| plan.delivery(100)).collect();
+            (plan.crashes.clone(), deliveries)
+        };
+        assert_eq!(draws(7), draws(7));
+        assert_ne!(draws(7), draws(8));
+        let (crashes, _) = draws(7);
+        assert_eq!(crashes.len(), 5);
+        assert!(
+            crashes.iter().all(|c| (96..168).contains(&c.hour)),
+            "{crashes:?}"
+        );
+    }
+
+    /// Outside its window, or switched off, a plan injects nothing.
+    #[test]
+    fn no_fault_outside_the_window() {
+        let mut plan = FaultPlan::draw(&settings(), 7, 72);
+        assert!((0..20).all(|_| plan.delivery(80).is_none() && plan.delivery(168).is_none()));
+        let mut off = FaultPlan::draw(&FaultSettings::default(), 7, 72);
+        assert!(off.crashes.is_empty());
+        assert!((0..20).all(|_| off.delivery(100).is_none() && off.label(100).is_none()));
+    }
+
+    /// Rates outside [0, 1] or summing above 1 are refused, naming the key.
+    #[test]
+    fn impossible_rates_are_refused() {
+        let mut s = settings();
+        s.duplicate_rate = 0.7;
+        s.delay_rate = 0.7;
+        let err = s.validate().unwrap_err();
+        assert!(err.contains("duplicate_rate + delay_rate"), "{err}");
+        s.duplicate_rate = 1.5;
+        assert!(s.validate().unwrap_err().contains("duplicate_rate"));
+        assert!(settings().validate().is_ok());
+        assert!(FaultSettings::default().is_off());
+    }
+}

@@ -41,7 +41,6 @@ use crate::blobs::BlobStore;
 use crate::config::GovernedConfig;
 use crate::data::{FeatureTransform, RowStore, ServedModel};
 use crate::error::{Error, Result};
-use crate::faults::FaultPlan;
 use crate::journal::{Journal, HOST_STREAM, WORKER_STREAM};
 use crate::restore::InputKey;
 use crate::step::{Agents, Input, Role, States};
@@ -244,12 +243,7 @@ impl GovernedPolicy {
             start.seed,
         );
         self.split_warmup(start)?;
-        let settings = &self.config.fault_injection;
-        if settings.enabled {
-            let first_hour = start.clock.first_hour_of_day(0);
-            let plan = FaultPlan::draw(settings, start.seed, first_hour);
-            self.faults = Some(faults::FaultRuntime::new(plan));
-        }
+        self.plan_faults(start.seed, start.clock.first_hour_of_day(0));
         let policies = serde_json::to_value(&self.config)?;
         let loaded = Event::PoliciesLoaded(PoliciesLoaded {
             source: self.source.clone(),

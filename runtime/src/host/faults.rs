@@ -52,7 +52,7 @@ enum Held {
     /// An event for an agent, delivered late or out of order.
     Deliver {
         role: Role,
-        input: Input,
+        input: Box<Input>,
         source: Uuid,
         cause: Option<Uuid>,
     },
@@ -92,6 +92,16 @@ pub(super) fn delayable(input: &Input) -> bool {
 }
 
 impl GovernedPolicy {
+    /// Draws the run's fault plan when the policies enable faults (day 0 starts at
+    /// `first_hour`).
+    pub(super) fn plan_faults(&mut self, seed: u64, first_hour: u64) {
+        let settings = &self.config.fault_injection;
+        if settings.enabled {
+            let plan = FaultPlan::draw(settings, seed, first_hour);
+            self.faults = Some(FaultRuntime::new(plan));
+        }
+    }
+
     /// The faults injected so far (`None` in a run without faults).
     pub fn fault_log(&self) -> Option<&FaultLog> {
         self.faults.as_ref().map(|f| &f.log)
@@ -186,7 +196,7 @@ impl GovernedPolicy {
     ) -> Result<Vec<(Uuid, Event)>> {
         let held = |input| Held::Deliver {
             role,
-            input,
+            input: Box::new(input),
             source,
             cause,
         };
@@ -264,7 +274,7 @@ impl GovernedPolicy {
                 cause,
             } => {
                 // A verdict carries the online statistics at its arrival.
-                let input = match input {
+                let input = match *input {
                     Input::Verdict { verdict, .. } => Input::Verdict {
                         verdict,
                         online: self.online(hour),
