@@ -53,7 +53,8 @@ pub enum Invariant {
     OneChampion,
     /// The canary's fraction is one of the Releaser's steps, never above its maximum.
     CanaryFraction,
-    /// The labels requested on a day never exceed the Perceiver's daily budget.
+    /// The labels requested on a day never exceed the Perceiver's daily budget, and no
+    /// more labels are received than were requested.
     LabelBudget,
     /// An agent rebuilt from the log (after a crash, and every agent at the end) has the
     /// state it had live; a torn append drops exactly that append.

@@ -5,12 +5,16 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::Args;
 use ledgerloop_runtime::config::GovernedConfig;
 use ledgerloop_runtime::simtest::{replay_command, sweep, SeedOutcome, Setup};
+
+/// Seeds between two progress lines on stderr.
+const PROGRESS_EVERY: u64 = 50;
 
 /// Arguments of `ledgerloop simtest`.
 #[derive(Debug, Args)]
@@ -77,7 +81,18 @@ pub fn run(args: SimtestArgs) -> anyhow::Result<ExitCode> {
         keep: args.keep,
     };
     let replay_agents = args.agents.as_deref();
+    let started = Instant::now();
+    let done = AtomicU64::new(0);
     let print_failure = |o: &SeedOutcome| {
+        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+        if n % PROGRESS_EVERY == 0 {
+            let minutes = started.elapsed().as_secs_f64() / 60.0;
+            eprintln!(
+                "{n} of {} seeds done, {:.1} seeds/minute",
+                args.seeds,
+                n as f64 / minutes.max(1e-9)
+            );
+        }
         if let Some(v) = &o.violation {
             println!(
                 "seed {}: FAILED {} at hour {}: {}\n  replay: {}",
@@ -89,7 +104,6 @@ pub fn run(args: SimtestArgs) -> anyhow::Result<ExitCode> {
             );
         }
     };
-    let started = Instant::now();
     let outcomes = sweep(&setup, args.from, args.seeds, args.jobs, &print_failure)
         .with_context(|| format!("running {}", args.scenario.display()))?;
     let seconds = started.elapsed().as_secs_f64();

@@ -36,6 +36,8 @@ pub struct Checker {
     handled: BTreeSet<(String, InputKey)>,
     answered_jobs: BTreeSet<Uuid>,
     labels_per_day: BTreeMap<u32, u64>,
+    labels_requested: u64,
+    labels_received: u64,
     host_violations_seen: usize,
     crashes_seen: u64,
 }
@@ -160,7 +162,20 @@ impl Checker {
             Event::RolledBack(b) if self.champion.as_deref() == Some(b.model_id.as_str()) => {
                 self.champion = Some(b.restored_model_id.clone());
             }
+            Event::LabelsReceived(l) => {
+                self.labels_received += l.labels;
+                if self.labels_received > self.labels_requested {
+                    return Err((
+                        Invariant::LabelBudget,
+                        format!(
+                            "{} labels received but only {} requested",
+                            self.labels_received, self.labels_requested
+                        ),
+                    ));
+                }
+            }
             Event::LabelsRequested(l) => {
+                self.labels_requested += l.item_ids.len() as u64;
                 let used = self.labels_per_day.entry(l.day).or_default();
                 *used += l.item_ids.len() as u64;
                 let budget = host.config().perceiver.label_budget_per_day;
