@@ -85,7 +85,7 @@ pub fn run(args: SimtestArgs) -> anyhow::Result<ExitCode> {
     let done = AtomicU64::new(0);
     let print_failure = |o: &SeedOutcome| {
         let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % PROGRESS_EVERY == 0 {
+        if n.is_multiple_of(PROGRESS_EVERY) {
             let minutes = started.elapsed().as_secs_f64() / 60.0;
             eprintln!(
                 "{n} of {} seeds done, {:.1} seeds/minute",
