@@ -13,6 +13,7 @@ pub mod mesh;
 pub mod progress;
 pub mod report;
 pub mod sim;
+pub mod simtest;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -73,6 +74,11 @@ pub enum Command {
     /// Show a mesh's serving route, durability and last decisions.
     #[command(after_help = mesh::STATUS_EXAMPLES)]
     Status(mesh::StatusArgs),
+    /// Run the governed loop under deterministic faults (crashes, torn writes, failed
+    /// workers, duplicate/late/reordered deliveries, late or lost labels) over many
+    /// seeds, checking invariants after every simulated hour; exit 1 on any failure.
+    #[command(after_help = simtest::EXAMPLES)]
+    Simtest(simtest::SimtestArgs),
     /// Measure throughput figures (the README's table comes from these).
     #[command(subcommand, after_help = bench::EXAMPLES)]
     Bench(bench::BenchCommand),
@@ -110,5 +116,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mesh(args) => mesh::run_mesh(args),
         Command::MeshConfig(args) => mesh::run_mesh_config(args),
         Command::Status(args) => mesh::run_status(args),
+        Command::Simtest(args) => simtest::run(args),
     }
 }

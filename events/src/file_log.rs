@@ -24,6 +24,8 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 mod append;
+#[cfg(feature = "fault-injection")]
+mod crash;
 mod flush;
 pub mod format;
 mod hash_helper;

@@ -106,6 +106,12 @@ pub trait SyncAppend: Send + Sync + std::fmt::Debug {
 
     /// Makes everything appended so far durable and stops further appends.
     fn close_sync(&self) -> Result<()>;
+
+    /// The embedded log behind this writer, when there is one: fault simulation reads
+    /// and tears the local file; remote backends have none.
+    fn as_file_log(&self) -> Option<&crate::FileLog> {
+        None
+    }
 }
 
 /// A log shared by the writers of one run.
@@ -123,5 +129,9 @@ impl SyncAppend for crate::FileLog {
 
     fn close_sync(&self) -> Result<()> {
         self.close()
+    }
+
+    fn as_file_log(&self) -> Option<&crate::FileLog> {
+        Some(self)
     }
 }

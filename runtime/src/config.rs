@@ -17,6 +17,7 @@ use ledgerloop_agents::trainer::{Trainer, TrainerPolicy};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::faults::FaultSettings;
 use crate::host::OperatorCommand;
 use crate::step::Agents;
 
@@ -167,6 +168,10 @@ pub struct GovernedConfig {
     pub evaluator: EvaluatorPolicy,
     /// Releaser policy.
     pub releaser: ReleaserPolicy,
+    /// Faults injected by the deterministic fault simulation (`ledgerloop simtest`);
+    /// absent and off in normal runs, and then left out of the recorded policies.
+    #[serde(skip_serializing_if = "FaultSettings::is_off")]
+    pub fault_injection: FaultSettings,
 }
 
 impl GovernedConfig {
@@ -187,6 +192,7 @@ impl GovernedConfig {
         };
         let config: GovernedConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         config.host.validate().map_err(invalid)?;
+        config.fault_injection.validate().map_err(invalid)?;
         config.agents().map_err(|e| invalid(e.to_string()))?;
         Ok(config)
     }

@@ -14,13 +14,16 @@
 //! * `host/evaluate.rs`: candidates waiting for time-held-out labels, and their
 //!   evaluation.
 //! * `host/operator.rs`: rollback and approval commands (scheduled in a simulation).
+//! * `host/faults.rs`: the faults of a simulation's [`crate::faults::FaultPlan`] and the
+//!   recovery from them (crash and restart from the log, late and duplicate deliveries).
 
 mod deliver;
 mod evaluate;
+mod faults;
 mod operator;
 mod perceive;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ledgerloop_agents::releaser::route;
@@ -39,10 +42,12 @@ use crate::config::GovernedConfig;
 use crate::data::{FeatureTransform, RowStore, ServedModel};
 use crate::error::{Error, Result};
 use crate::journal::{Journal, HOST_STREAM, WORKER_STREAM};
+use crate::restore::InputKey;
 use crate::step::{Agents, Input, Role, States};
 use crate::workers;
 
 pub use evaluate::Candidate;
+pub use faults::FaultLog;
 pub use operator::{OperatorAction, OperatorCommand, OPERATOR_STREAM};
 pub use perceive::PendingLabel;
 
@@ -82,6 +87,13 @@ pub struct GovernedPolicy {
     outcome_counts: Vec<u64>,
     hour: u64,
     notes: Vec<PolicyNote>,
+    /// Keys of the inputs each agent handled: a delivery repeated is answered from the
+    /// log, never decided twice (also rebuilt from the log when an agent restarts).
+    handled: BTreeMap<Role, BTreeSet<InputKey>>,
+    /// `TrainingStarted` / `DistillationStarted` ids whose worker ran (or hangs).
+    started_jobs: BTreeSet<Uuid>,
+    /// The fault plan of a simulation with faults; `None` in a normal run.
+    faults: Option<faults::FaultRuntime>,
 }
 
 impl GovernedPolicy {
@@ -124,12 +136,39 @@ impl GovernedPolicy {
             outcome_counts: Vec::new(),
             hour: 0,
             notes: Vec::new(),
+            handled: BTreeMap::new(),
+            started_jobs: BTreeSet::new(),
+            faults: None,
         })
     }
 
     /// The agents' states (for tests and reports).
     pub fn states(&self) -> &States {
         &self.states
+    }
+
+    /// The simulated hour of the latest call from the simulator.
+    pub fn hour(&self) -> u64 {
+        self.hour
+    }
+
+    /// The policies the host runs.
+    pub fn config(&self) -> &GovernedConfig {
+        &self.config
+    }
+
+    /// The log the host writes.
+    pub fn log(&self) -> Result<&ledgerloop_events::FileLog> {
+        self.journal.log().as_file_log().ok_or_else(|| Error::Mesh {
+            reason: "fault simulation reads and tears the embedded log; this host writes to \
+                     a remote log"
+                .into(),
+        })
+    }
+
+    /// Ids of every event the host appended and was told was stored, in order.
+    pub fn acknowledged(&self) -> &[Uuid] {
+        self.journal.acknowledged()
     }
 
     fn check_world(&self, start: &PolicyStart<'_>) -> Result<()> {
@@ -208,6 +247,7 @@ impl GovernedPolicy {
             start.seed,
         );
         self.split_warmup(start)?;
+        self.plan_faults(start.seed, start.clock.first_hour_of_day(0));
         let policies = serde_json::to_value(&self.config)?;
         let loaded = Event::PoliciesLoaded(PoliciesLoaded {
             source: self.source.clone(),
@@ -316,7 +356,8 @@ impl Policy for GovernedPolicy {
 
     fn on_labels(&mut self, hour: u64, answers: &[LabelAnswer]) -> ledgerloop_sim::Result<()> {
         self.hour = hour;
-        self.deliver_labels(hour, answers)
+        let answers = self.faulty_labels(hour, answers);
+        self.deliver_labels(hour, &answers)
             .map_err(|e| self.policy_error(e))
     }
 
@@ -348,8 +389,10 @@ impl Policy for GovernedPolicy {
     ) -> ledgerloop_sim::Result<()> {
         self.hour = batch.hour;
         self.scheduled_commands(batch.hour)
+            .and_then(|()| self.release_labels(batch.hour))
             .and_then(|()| self.perceive(batch, requests))
             .and_then(|()| self.hourly(batch.hour))
+            .and_then(|()| self.release_held(batch.hour))
             .map_err(|e| self.policy_error(e))
     }
 

@@ -44,6 +44,9 @@ pub struct Journal {
     clock: Clock,
     ids: SimRng,
     correlation: Option<Uuid>,
+    /// Every event whose append returned, in order: what the host may rely on being in
+    /// the log (the fault simulation checks that none is ever lost).
+    acknowledged: Vec<Uuid>,
 }
 
 impl Journal {
@@ -55,6 +58,7 @@ impl Journal {
             clock,
             ids: component_rng(seed, "governed/ids"),
             correlation: None,
+            acknowledged: Vec::new(),
         }
     }
 
@@ -71,6 +75,18 @@ impl Journal {
     /// The log.
     pub fn log(&self) -> &SharedLog {
         &self.log
+    }
+
+    /// Ids of every event appended through this journal, in order.
+    pub fn acknowledged(&self) -> &[Uuid] {
+        &self.acknowledged
+    }
+
+    /// Takes back the acknowledgement of the last `n` events: a simulated crash tore
+    /// their append, so the host never learned that it succeeded.
+    pub(crate) fn retract_last(&mut self, n: usize) {
+        let keep = self.acknowledged.len().saturating_sub(n);
+        self.acknowledged.truncate(keep);
     }
 
     fn next_id(&mut self, time: DateTime<Utc>) -> Uuid {
@@ -104,6 +120,7 @@ impl Journal {
             events = ?events.iter().map(Event::event_type).collect::<Vec<_>>(),
             "facts recorded"
         );
+        self.acknowledged.extend_from_slice(&out);
         Ok(out)
     }
 
@@ -150,14 +167,28 @@ impl Journal {
         decisions: &[Event],
     ) -> Result<(Uuid, Vec<Uuid>)> {
         let record = self.record_of(role, hour, input, source)?;
+        self.append_call(role, hour, record, cause.or(source), decisions)
+    }
+
+    /// Appends a call whose input was already described ([`Journal::record`]): the
+    /// record (caused by `cause`) and the decisions caused by it, one batch.
+    pub fn append_call(
+        &mut self,
+        role: Role,
+        hour: u64,
+        record: InputRecorded,
+        cause: Option<Uuid>,
+        decisions: &[Event],
+    ) -> Result<(Uuid, Vec<Uuid>)> {
         let time = self.clock.time_of(hour);
+        let kind = record.kind.clone();
         let record_id = self.next_id(time);
         let mut batch = vec![self.envelope(
             record_id,
             time,
             role.name(),
             &Event::InputRecorded(record),
-            cause.or(source),
+            cause,
         )?];
         let mut ids = Vec::with_capacity(decisions.len());
         for d in decisions {
@@ -173,12 +204,27 @@ impl Journal {
             tracing::debug!(
                 agent = role.name(),
                 hour,
-                input = input.kind(),
+                input = %kind,
                 decisions = ?decisions.iter().map(Event::event_type).collect::<Vec<_>>(),
                 "agent decided"
             );
         }
+        self.acknowledged.push(record_id);
+        self.acknowledged.extend_from_slice(&ids);
         Ok((record_id, ids))
+    }
+
+    /// Describes the input of a call of `role` as it will be recorded, storing a large
+    /// input in the blob store. The description is also the input's idempotency key
+    /// (see `restore::input_key`).
+    pub fn record(
+        &self,
+        role: Role,
+        hour: u64,
+        input: &Input,
+        source: Option<Uuid>,
+    ) -> Result<InputRecorded> {
+        self.record_of(role, hour, input, source)
     }
 
     fn record_of(

@@ -14,6 +14,9 @@
 //! - [`mesh`]: the JetStream log backend, export, subjects, durability check and the
 //!   generated per-agent server config;
 //! - [`audit`]: re-derives every decision of a log from its recorded inputs;
+//! - [`restore`]: rebuilds an agent's state from its recorded history (after a crash);
+//! - [`faults`], [`simtest`]: deterministic fault simulation over many seeds, with the
+//!   invariants checked after every simulated hour;
 //! - [`explain`]: the causal chain of an event or a model version;
 //! - [`report`]: the self-contained HTML report of a run folder (charts and decisions).
 #![forbid(unsafe_code)]
@@ -24,10 +27,13 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod explain;
+pub mod faults;
 pub mod host;
 pub mod journal;
 pub mod mesh;
 pub mod report;
+pub mod restore;
+pub mod simtest;
 pub mod step;
 pub mod workers;
 

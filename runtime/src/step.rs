@@ -242,7 +242,8 @@ pub fn apply(
     }
 }
 
-fn fold(states: &mut States, role: Role, event: &Event) {
+/// Folds `event` into `role`'s state (the decider's `evolve`).
+pub fn fold(states: &mut States, role: Role, event: &Event) {
     match role {
         Role::Perceiver => Perceiver::evolve(&mut states.perceiver, event),
         Role::DriftJudge => DriftJudge::evolve(&mut states.drift_judge, event),

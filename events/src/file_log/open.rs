@@ -185,7 +185,7 @@ pub(super) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 }
 
 /// Loads `index.bin` when it agrees with the segments on disk.
-fn load_index(
+pub(super) fn load_index(
     dir: &Path,
     paths: &[(u64, PathBuf)],
     read_only: bool,
@@ -256,7 +256,7 @@ fn index_matches_disk(state: &State, paths: &[(u64, PathBuf)]) -> std::result::R
 }
 
 /// Scans everything the index does not cover; returns the torn tail, if any.
-fn scan_remaining(
+pub(super) fn scan_remaining(
     state: &mut State,
     paths: &[(u64, PathBuf)],
     read_only: bool,
@@ -342,7 +342,11 @@ fn recover_tail(path: &Path, bytes: &[u8], fault: FrameFault, read_only: bool) -
 }
 
 /// Opens the last segment for appending, creating the first one for a new log.
-fn open_writer(dir: &Path, state: &mut State, fsync: super::FsyncPolicy) -> Result<Writer> {
+pub(super) fn open_writer(
+    dir: &Path,
+    state: &mut State,
+    fsync: super::FsyncPolicy,
+) -> Result<Writer> {
     if state.segments.is_empty() {
         return create_segment(dir, state, fsync);
     }

@@ -12,15 +12,40 @@ use ledgerloop_sim::policy::PolicyNote;
 use uuid::Uuid;
 
 use super::evaluate::Candidate;
+use super::faults::delayable;
 use super::GovernedPolicy;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::faults::{CrashPoint, DeliveryFault, WorkerFault};
 use crate::journal::WORKER_STREAM;
+use crate::restore::{input_key, recorded_decisions, InputKey};
 use crate::step::{apply, Input, Role};
 use crate::workers::{self, TrainingData};
 
 impl GovernedPolicy {
-    /// Hands `input` to `role`, records the call, and reacts to the decisions.
+    /// Hands `input` to `role`, records the call, and reacts to the decisions. An event
+    /// handed on may meet a delivery fault of the run's plan (duplicated, delayed,
+    /// reordered); the decisions returned are then those of the first delivery made now.
     pub(super) fn give(
+        &mut self,
+        role: Role,
+        hour: u64,
+        input: Input,
+        source: Option<Uuid>,
+        cause: Option<Uuid>,
+    ) -> Result<Vec<(Uuid, Event)>> {
+        if let Some(source) = source {
+            let fault = self.faults.as_mut().and_then(|f| f.plan.delivery(hour));
+            if let Some(fault) =
+                fault.filter(|f| delayable(&input) || *f == DeliveryFault::Duplicate)
+            {
+                return self.faulty_delivery(fault, role, hour, input, source, cause);
+            }
+        }
+        self.give_now(role, hour, input, source, cause)
+    }
+
+    /// [`Self::give`] without delivery faults.
+    pub(super) fn give_now(
         &mut self,
         role: Role,
         hour: u64,
@@ -33,7 +58,10 @@ impl GovernedPolicy {
         Ok(decisions)
     }
 
-    /// Hands `input` to `role` and records the call, without reacting.
+    /// Hands `input` to `role` and records the call, without reacting. An input the
+    /// agent already handled (same key, see [`crate::restore::input_key`]) is not decided
+    /// again: the decisions recorded for it are returned. A crash the plan holds for
+    /// this agent happens here (see `faults.rs`).
     pub(super) fn call(
         &mut self,
         role: Role,
@@ -42,14 +70,58 @@ impl GovernedPolicy {
         source: Option<Uuid>,
         cause: Option<Uuid>,
     ) -> Result<Vec<(Uuid, Event)>> {
+        let crash = self
+            .faults
+            .as_mut()
+            .and_then(|f| f.plan.take_crash(role, hour));
+        if crash == Some(CrashPoint::BeforeInput) {
+            self.restart(role, hour, "before_input", None)?;
+        }
+        let record = self.journal.record(role, hour, &input, source)?;
+        let key = input_key(&record)?;
+        let seen = self.handled.get(&role).is_some_and(|h| h.contains(&key));
+        if seen && !self.breaks_idempotency() {
+            return self.answer_from_log(role, &key);
+        }
+        let before =
+            matches!(crash, Some(CrashPoint::TornAppend { .. })).then(|| self.states.clone());
         let decisions = apply(&self.agents, &mut self.states, role, hour, &input)?;
-        let (_, ids) = self
-            .journal
-            .call(role, hour, &input, source, cause, &decisions)?;
+        let (_, ids) =
+            self.journal
+                .append_call(role, hour, record, cause.or(source), &decisions)?;
+        self.handled.entry(role).or_default().insert(key);
+        match (crash, before) {
+            (Some(CrashPoint::AfterAppend), _) => {
+                // The host never heard back: it delivers the input again.
+                self.restart(role, hour, "after_append", None)?;
+                return self.call(role, hour, input, source, cause);
+            }
+            (Some(CrashPoint::TornAppend { tear_bytes }), Some(before)) => {
+                self.tear(role, hour, tear_bytes, 1 + ids.len(), before)?;
+                return self.call(role, hour, input, source, cause);
+            }
+            _ => {}
+        }
         if let Some(last) = ids.last() {
             self.last_decision.insert(role, *last);
         }
         Ok(ids.into_iter().zip(decisions).collect())
+    }
+
+    /// The decisions `role` recorded for the input with `key`: what an idempotent agent
+    /// answers to an input delivered again.
+    fn answer_from_log(&mut self, role: Role, key: &InputKey) -> Result<Vec<(Uuid, Event)>> {
+        self.duplicate_ignored();
+        let decisions =
+            recorded_decisions(self.log()?, role, key)?.ok_or_else(|| Error::Replay {
+                stream: role.name().to_string(),
+                sequence: 0,
+                reason: "an input marked handled has no recorded call".into(),
+            })?;
+        if let Some((last, _)) = decisions.last() {
+            self.last_decision.insert(role, *last);
+        }
+        Ok(decisions)
     }
 
     /// Routes each decision to the worker or agent that acts on it.
@@ -150,12 +222,28 @@ impl GovernedPolicy {
 
     /// Runs the job a `TrainingStarted` asks for and hands the result to the Trainer and
     /// the Distiller; a failure is recorded as `TrainingFailed`, and the champion serves on.
+    /// A job already started (its decision handed on again) is not run twice.
     fn run_training(
         &mut self,
         hour: u64,
         started_id: Uuid,
         started: &TrainingStarted,
     ) -> Result<()> {
+        if !self.started_jobs.insert(started_id) {
+            return Ok(());
+        }
+        match self.faults.as_mut().and_then(|f| f.plan.worker(hour)) {
+            Some(WorkerFault::Fail) => {
+                self.worker_failed();
+                let reason = "injected fault: the training worker crashed".to_string();
+                return self.finish_job(hour, started_id, failed(&started.job_id, reason));
+            }
+            Some(WorkerFault::Timeout) => {
+                self.hold_timeout(hour, started_id, &started.job_id);
+                return Ok(());
+            }
+            None => {}
+        }
         let outcome = TrainingJob::from_started(started)
             .map_err(crate::error::agent("trainer"))
             .and_then(|job| {
@@ -189,6 +277,12 @@ impl GovernedPolicy {
             }
             Err(e) => failed(&started.job_id, e.to_string()),
         };
+        self.finish_job(hour, started_id, fact)
+    }
+
+    /// Records a training worker's fact (caused by its `TrainingStarted`) and hands it to
+    /// the Trainer and the Distiller.
+    pub(super) fn finish_job(&mut self, hour: u64, started_id: Uuid, fact: Event) -> Result<()> {
         let id = self
             .journal
             .fact(WORKER_STREAM, "worker", hour, &fact, Some(started_id))?;
@@ -216,6 +310,9 @@ impl GovernedPolicy {
         started_id: Uuid,
         started: &DistillationStarted,
     ) -> Result<()> {
+        if !self.started_jobs.insert(started_id) {
+            return Ok(());
+        }
         let fact = match self.models.get(&started.teacher_model_id).cloned() {
             None => failed(
                 &started.job_id,
@@ -261,7 +358,7 @@ impl GovernedPolicy {
 }
 
 /// The fact of a worker's failed job.
-fn failed(job_id: &str, reason: String) -> Event {
+pub(super) fn failed(job_id: &str, reason: String) -> Event {
     Event::TrainingFailed(TrainingFailed {
         job_id: job_id.to_string(),
         reason,
