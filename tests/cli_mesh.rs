@@ -54,6 +54,17 @@ fn mesh_run_is_audited_from_jetstream() {
     let value: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
     assert!(value["route"]["champion"].is_string(), "{value}");
     assert!(value["batches"].as_u64().unwrap_or(0) > 100, "{value}");
+    assert_eq!(value["agents"].as_array().map(Vec::len), Some(6), "{value}");
+    assert!(
+        value["agents"][0]["events"].as_u64().unwrap_or(0) > 0,
+        "{value}"
+    );
+    assert!(
+        value["last_decisions"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty()),
+        "{value}"
+    );
 
     let audit = ledgerloop(&["audit", &url, "--scenario", "ont-offline"]);
     let report = text(&audit);

@@ -60,6 +60,17 @@ pub const INPUTS_DIR: &str = "inputs";
 /// Folder (under the run's output) of model weights, by SHA-256.
 pub const ARTIFACTS_DIR: &str = "artifacts";
 
+/// Told the wall time of every agent call the host made (deciding and logging the
+/// input and its decisions) and how many decisions it produced. Wall time never reaches
+/// the log; a mesh host turns it into its decision latency histogram.
+pub struct CallObserver(pub Box<dyn FnMut(Role, std::time::Duration, usize) + Send>);
+
+impl std::fmt::Debug for CallObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallObserver")
+    }
+}
+
 /// The agents, their states and the host's data.
 #[derive(Debug)]
 pub struct GovernedPolicy {
@@ -94,6 +105,7 @@ pub struct GovernedPolicy {
     started_jobs: BTreeSet<Uuid>,
     /// The fault plan of a simulation with faults; `None` in a normal run.
     faults: Option<faults::FaultRuntime>,
+    call_observer: Option<CallObserver>,
 }
 
 impl GovernedPolicy {
@@ -139,7 +151,13 @@ impl GovernedPolicy {
             handled: BTreeMap::new(),
             started_jobs: BTreeSet::new(),
             faults: None,
+            call_observer: None,
         })
+    }
+
+    /// Tells `observer` about every later agent call.
+    pub fn observe_calls(&mut self, observer: CallObserver) {
+        self.call_observer = Some(observer);
     }
 
     /// The agents' states (for tests and reports).

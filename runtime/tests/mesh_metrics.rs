@@ -140,6 +140,8 @@ fn metrics_scraped_during_a_mesh_run_parse() -> Result<()> {
     for series in [
         "ll_inputs_handled_total{stream=\"drift_judge\"}",
         "ll_append_latency_seconds_count{stream=\"perceiver\"}",
+        "ll_decision_latency_seconds_count{agent=\"drift_judge\"}",
+        "ll_decision_latency_seconds_bucket{agent=\"perceiver\",le=\"+Inf\"}",
         "ll_append_latency_seconds_bucket{stream=\"perceiver\",le=\"+Inf\"}",
         "ll_labels_spent_total",
         "ll_day",

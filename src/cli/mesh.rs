@@ -222,47 +222,93 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// Shows the serving route, the log's size and the last decisions.
+/// How far back `status` looks for the last drift alarm, in batches.
+const DRIFT_LOOKBACK_BATCHES: u64 = 5_000;
+
+/// One agent's activity, read from its own event stream.
+#[derive(Debug, serde::Serialize)]
+struct AgentHealth {
+    agent: String,
+    events: u64,
+    last_event: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What `status` shows.
+#[derive(Debug, serde::Serialize)]
+struct Status {
+    route: Option<ledgerloop_runtime::mesh::run::ServingPointers>,
+    batches: u64,
+    durability: ledgerloop_runtime::mesh::durability::Durability,
+    agents: Vec<AgentHealth>,
+    last_drift_alarm: Option<serde_json::Value>,
+    last_decisions: Vec<serde_json::Value>,
+}
+
+async fn gather_status(options: &MeshOptions, args: &StatusArgs) -> anyhow::Result<Status> {
+    use ledgerloop_events::EventLog as _;
+    let (_client, log, durability) = open_log(options, &args.scenario).await?;
+    let route = Mirror::open(&log, &args.scenario).await?.route().await?;
+    let batches = log.last_message_sequence().await?;
+    let mut agents = Vec::new();
+    for role in ledgerloop_runtime::step::Role::ALL {
+        let stream = ledgerloop_events::StreamId::new(role.name())?;
+        let events = log.stream_version(&stream).await?;
+        let last = log.read_stream(&stream, events.max(1), 1).await?;
+        agents.push(AgentHealth {
+            agent: role.name().to_string(),
+            events,
+            last_event: last.first().map(|e| e.time),
+        });
+    }
+    let (mut last_decisions, mut last_drift_alarm) = (Vec::new(), None);
+    let floor = batches.saturating_sub(DRIFT_LOOKBACK_BATCHES);
+    let mut sequence = batches;
+    while sequence > floor && (last_decisions.len() < args.last || last_drift_alarm.is_none()) {
+        for e in log.read_batch(sequence).await?.into_iter().rev() {
+            let Ok(event) = e.decode() else { continue };
+            let line = serde_json::json!({
+                "id": e.id, "stream": e.stream, "type": e.event_type, "time": e.time,
+            });
+            if let ledgerloop_events::Event::DriftDetected(d) = &event {
+                if last_drift_alarm.is_none() {
+                    last_drift_alarm = Some(serde_json::json!({
+                        "id": e.id, "time": e.time, "drift_kind": d.drift_kind,
+                        "detector": d.detector,
+                    }));
+                }
+            }
+            if event.kind() == ledgerloop_events::EventKind::Decision
+                && last_decisions.len() < args.last
+            {
+                last_decisions.push(line);
+            }
+        }
+        sequence -= 1;
+    }
+    Ok(Status {
+        route,
+        batches,
+        durability,
+        agents,
+        last_drift_alarm,
+        last_decisions,
+    })
+}
+
+/// Shows the serving route, each agent's activity, the last drift alarm and the last
+/// decisions.
 pub fn run_status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let options = args.nats.options()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let status = runtime.block_on(async {
-        let (_client, log, durability) = open_log(&options, &args.scenario).await?;
-        let mirror = Mirror::open(&log, &args.scenario).await?;
-        let route = mirror.route().await?;
-        let batches = log.last_message_sequence().await?;
-        let mut events = Vec::new();
-        let mut sequence = batches;
-        while sequence > 0 && events.len() < args.last {
-            for e in log.read_batch(sequence).await?.into_iter().rev() {
-                let decision = e
-                    .decode()
-                    .is_ok_and(|d| d.kind() == ledgerloop_events::EventKind::Decision);
-                if decision && events.len() < args.last {
-                    events.push(e);
-                }
-            }
-            sequence -= 1;
-        }
-        Ok::<_, anyhow::Error>((route, batches, events, durability))
-    })?;
-    let (route, batches, events, durability) = status;
+    let status = runtime.block_on(gather_status(&options, &args))?;
     if args.json {
-        let value = serde_json::json!({
-            "route": route,
-            "batches": batches,
-            "durability": durability,
-            "last_decisions": events.iter().map(|e| serde_json::json!({
-                "id": e.id, "stream": e.stream, "type": e.event_type, "time": e.time,
-            })).collect::<Vec<_>>(),
-        });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        println!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(ExitCode::SUCCESS);
     }
-    match &route {
+    match &status.route {
         Some(r) => println!(
             "serving: champion {} | canary {} at {:.0}% (hour {})",
             r.champion,
@@ -272,17 +318,31 @@ pub fn run_status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         ),
         None => println!("serving: no route published yet"),
     }
-    println!("log: {batches} batches in stream {}", options.stream);
-    for w in &durability.warnings {
+    println!(
+        "log: {} batches in stream {}",
+        status.batches, options.stream
+    );
+    for w in &status.durability.warnings {
         println!("WARNING (durability): {w}");
     }
-    for e in &events {
+    for a in &status.agents {
+        let last = a.last_event.map_or("never".to_string(), |t| t.to_string());
+        println!(
+            "agent {:<12} {:>7} events, last at {last}",
+            a.agent, a.events
+        );
+    }
+    match &status.last_drift_alarm {
+        Some(d) => println!(
+            "last drift alarm: {} ({} by {}) at {}",
+            d["id"], d["drift_kind"], d["detector"], d["time"]
+        ),
+        None => println!("last drift alarm: none in the last {DRIFT_LOOKBACK_BATCHES} batches"),
+    }
+    for e in &status.last_decisions {
         println!(
             "{}  {:<12} {}  {}",
-            e.time,
-            e.stream.as_str(),
-            e.event_type,
-            e.id
+            e["time"], e["stream"], e["type"], e["id"]
         );
     }
     Ok(ExitCode::SUCCESS)

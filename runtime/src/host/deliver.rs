@@ -77,6 +77,7 @@ impl GovernedPolicy {
         if crash == Some(CrashPoint::BeforeInput) {
             self.restart(role, hour, "before_input", None)?;
         }
+        let started = std::time::Instant::now();
         let record = self.journal.record(role, hour, &input, source)?;
         let key = input_key(&record)?;
         let seen = self.handled.get(&role).is_some_and(|h| h.contains(&key));
@@ -104,6 +105,9 @@ impl GovernedPolicy {
         }
         if let Some(last) = ids.last() {
             self.last_decision.insert(role, *last);
+        }
+        if let Some(observer) = self.call_observer.as_mut() {
+            (observer.0)(role, started.elapsed(), ids.len());
         }
         Ok(ids.into_iter().zip(decisions).collect())
     }

@@ -36,8 +36,44 @@ struct StreamCounters {
     latency_sum_s: f64,
 }
 
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    buckets: [u64; LATENCY_BUCKETS_S.len()],
+    sum_s: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        self.count += 1;
+        self.sum_s += seconds;
+        for (i, bound) in LATENCY_BUCKETS_S.iter().enumerate() {
+            if seconds <= *bound {
+                self.buckets[i] += 1;
+            }
+        }
+    }
+
+    fn render(&self, out: &mut String, name: &str, label: &str) {
+        for (i, bound) in LATENCY_BUCKETS_S.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{label},le=\"{bound}\"}} {}",
+                self.buckets[i]
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{label},le=\"+Inf\"}} {}\n{name}_sum{{{label}}} {}\n\
+             {name}_count{{{label}}} {}",
+            self.count, self.sum_s, self.count
+        );
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
+    decision_latency: BTreeMap<String, Histogram>,
     streams: BTreeMap<String, StreamCounters>,
     drift_alarms: BTreeMap<String, u64>,
     accuracy: BTreeMap<String, f64>,
@@ -94,6 +130,15 @@ impl Metrics {
                 _ => {}
             }
         }
+    }
+
+    /// Records one agent call: from the input handed over to its decisions logged.
+    pub fn observe_call(&self, agent: &str, elapsed_s: f64) {
+        self.lock()
+            .decision_latency
+            .entry(agent.to_string())
+            .or_default()
+            .observe(elapsed_s);
     }
 
     /// Records the serving route the host published.
@@ -156,6 +201,18 @@ impl Metrics {
                  ll_append_latency_seconds_sum{{stream=\"{stream}\"}} {}\n\
                  ll_append_latency_seconds_count{{stream=\"{stream}\"}} {}",
                 c.batches, c.latency_sum_s, c.batches
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP ll_decision_latency_seconds Agent call: input handed over to its decisions \
+             logged.\n# TYPE ll_decision_latency_seconds histogram"
+        );
+        for (agent, h) in &state.decision_latency {
+            h.render(
+                &mut out,
+                "ll_decision_latency_seconds",
+                &format!("agent=\"{agent}\""),
             );
         }
         let _ = writeln!(

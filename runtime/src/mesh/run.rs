@@ -25,7 +25,7 @@ use tokio::io::AsyncReadExt as _;
 
 use crate::config::GovernedConfig;
 use crate::error::{io, nats, Error, Result};
-use crate::host::{GovernedPolicy, ARTIFACTS_DIR, INPUTS_DIR};
+use crate::host::{CallObserver, GovernedPolicy, ARTIFACTS_DIR, INPUTS_DIR};
 use crate::mesh::durability::{self, Durability};
 use crate::mesh::jetstream::{JetStreamLog, EVENTS_STREAM, OUTAGE_RETRY};
 use crate::mesh::metrics::{MeteredLog, Metrics};
@@ -168,7 +168,11 @@ pub fn run(
     std::fs::create_dir_all(out).map_err(io(out))?;
     let shared: ledgerloop_events::SharedLog =
         Arc::new(MeteredLog::new(Arc::new(log.clone()), metrics.clone()));
-    let host = GovernedPolicy::new(config, source, shared.clone(), out)?;
+    let mut host = GovernedPolicy::new(config, source, shared.clone(), out)?;
+    let observed = metrics.clone();
+    host.observe_calls(CallObserver(Box::new(move |role, elapsed, _| {
+        observed.observe_call(role.name(), elapsed.as_secs_f64());
+    })));
     let mut policy = MeshPolicy {
         host,
         mirror,
