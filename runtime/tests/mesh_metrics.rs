@@ -48,6 +48,7 @@ fn parse(text: &str) -> Result<BTreeMap<String, f64>> {
         let (series, value) = line.rsplit_once(' ').context("sample without value")?;
         let value: f64 = match value {
             "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
             v => v.parse().with_context(|| format!("bad value in {line}"))?,
         };
         let name = series.split('{').next().unwrap_or_default();
@@ -157,5 +158,12 @@ fn metrics_scraped_during_a_mesh_run_parse() -> Result<()> {
     ensure!(samples
         .keys()
         .any(|k| k.starts_with("ll_serving_info{champion=")));
+    ensure!(
+        samples
+            .keys()
+            .any(|k| k.starts_with("ll_drift_evidence{detector=")),
+        "no drift evidence: {:?}",
+        samples.keys()
+    );
     Ok(())
 }

@@ -76,10 +76,45 @@ struct State {
     decision_latency: BTreeMap<String, Histogram>,
     streams: BTreeMap<String, StreamCounters>,
     drift_alarms: BTreeMap<String, u64>,
+    /// (detector, feature, evidence name) -> value, from the latest judgement of each
+    /// detector and feature (alarm or notice).
+    drift_evidence: BTreeMap<(String, String, String), f64>,
     accuracy: BTreeMap<String, f64>,
     labels_spent: u64,
     day: u32,
     route: Option<(String, Option<String>, f64)>,
+}
+
+impl State {
+    /// Keeps the evidence of the latest judgement of `detector` on `feature`.
+    fn judged(&mut self, detector: &str, feature: Option<&str>, evidence: &BTreeMap<String, f64>) {
+        let feature = feature.unwrap_or("").to_string();
+        self.drift_evidence
+            .retain(|(d, f, _), _| !(d == detector && *f == feature));
+        for (name, value) in evidence {
+            let key = (detector.to_string(), feature.clone(), name.clone());
+            self.drift_evidence.insert(key, *value);
+        }
+    }
+}
+
+/// A sample value as the text format spells it (`+Inf`, `-Inf`, `NaN`).
+fn number(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".into()
+    } else if value.is_infinite() {
+        if value > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        value.to_string()
+    }
+}
+
+/// A label value with quotes, backslashes and newlines escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Counters shared by the metered log and the endpoint.
@@ -117,6 +152,10 @@ impl Metrics {
             match &event {
                 Event::DriftDetected(d) => {
                     *state.drift_alarms.entry(d.drift_kind.clone()).or_default() += 1;
+                    state.judged(&d.detector, d.feature.as_deref(), &d.evidence.0);
+                }
+                Event::DriftNoticed(d) => {
+                    state.judged(&d.detector, d.feature.as_deref(), &d.evidence.0);
                 }
                 Event::DayClosed(d) => {
                     state.day = d.day;
@@ -225,11 +264,26 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
+            "# HELP ll_drift_evidence The latest judgement's evidence per detector and \
+             feature.\n# TYPE ll_drift_evidence gauge"
+        );
+        for ((detector, feature, name), value) in &state.drift_evidence {
+            let _ = writeln!(
+                out,
+                "ll_drift_evidence{{detector=\"{}\",feature=\"{}\",name=\"{}\"}} {}",
+                label(detector),
+                label(feature),
+                label(name),
+                number(*value)
+            );
+        }
+        let _ = writeln!(
+            out,
             "# HELP ll_accuracy Accuracy of each arm on the last closed day.\n\
              # TYPE ll_accuracy gauge"
         );
         for (arm, a) in &state.accuracy {
-            let _ = writeln!(out, "ll_accuracy{{arm=\"{arm}\"}} {a}");
+            let _ = writeln!(out, "ll_accuracy{{arm=\"{}\"}} {}", label(arm), number(*a));
         }
         let _ = writeln!(
             out,
