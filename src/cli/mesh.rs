@@ -103,13 +103,7 @@ pub struct MeshArgs {
 
 /// Runs the governed loop with JetStream as the log of record.
 pub fn run_mesh(args: MeshArgs) -> anyhow::Result<ExitCode> {
-    let mut overrides = args.set.clone();
-    if let Some(seed) = args.seed {
-        overrides.push(format!("scenario.seed={seed}"));
-    }
-    if let Some(days) = args.days {
-        overrides.push(format!("scenario.days={days}"));
-    }
+    let overrides = super::sim::scenario_overrides(&args.set, args.seed, args.days);
     let scenario = Scenario::load(&args.scenario, &overrides)?;
     let world = format!("{:?}", scenario.scenario.world).to_lowercase();
     let path = args

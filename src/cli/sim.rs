@@ -69,16 +69,22 @@ pub struct SimArgs {
     pub agents: Option<PathBuf>,
 }
 
-/// Runs the scenario, prints the table and where the outputs went.
-pub fn run(args: SimArgs) -> anyhow::Result<()> {
-    let mut overrides = args.set.clone();
-    // Explicit flags win over `--set`, so they are applied last.
-    if let Some(seed) = args.seed {
+/// The `--set` assignments followed by `--seed` and `--days` (shared by `sim` and
+/// `mesh`): explicit flags win over `--set`, so they are applied last.
+pub fn scenario_overrides(set: &[String], seed: Option<u64>, days: Option<u32>) -> Vec<String> {
+    let mut overrides = set.to_vec();
+    if let Some(seed) = seed {
         overrides.push(format!("scenario.seed={seed}"));
     }
-    if let Some(days) = args.days {
+    if let Some(days) = days {
         overrides.push(format!("scenario.days={days}"));
     }
+    overrides
+}
+
+/// Runs the scenario, prints the table and where the outputs went.
+pub fn run(args: SimArgs) -> anyhow::Result<()> {
+    let overrides = scenario_overrides(&args.set, args.seed, args.days);
     let scenario = Scenario::load(&args.scenario, &overrides).map_err(scenario_hint)?;
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("out").join(format!(
