@@ -25,13 +25,14 @@ pub struct NatsServer {
 }
 
 impl NatsServer {
-    /// Starts a server with JetStream on a free port.
+    /// Starts a server with JetStream on a port the server picks itself (`-p -1`), so two
+    /// tests running in parallel can never race for the same port.
     pub fn start() -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let store = dir.path().join("js");
         let mut server = NatsServer {
             child: None,
-            port: free_port()?,
+            port: 0,
             store,
             config: None,
             _dir: dir,
@@ -65,30 +66,75 @@ impl NatsServer {
     }
 
     fn spawn(&mut self) -> anyhow::Result<()> {
+        let ports_dir = self._dir.path().join("ports");
+        std::fs::create_dir_all(&ports_dir)?;
         let mut command = Command::new("nats-server");
         match &self.config {
             Some(config) => {
                 command.arg("-c").arg(config);
             }
             None => {
+                // Port 0 means "not chosen yet": the server picks one and reports it in its
+                // ports file; a restart reuses the reported port.
+                let port = if self.port == 0 {
+                    "-1".to_string()
+                } else {
+                    self.port.to_string()
+                };
                 command
-                    .args(["-a", "127.0.0.1", "-p"])
-                    .arg(self.port.to_string())
-                    .arg("-js")
-                    .arg("-sd")
+                    .args(["-a", "127.0.0.1", "-p", &port, "-js", "-sd"])
                     .arg(&self.store);
             }
         }
         let child = command
+            .arg("--ports_file_dir")
+            .arg(&ports_dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| anyhow::anyhow!("cannot start nats-server (is it installed?): {e}"))?;
+        let ports_file = ports_dir.join(format!("nats-server_{}.ports", child.id()));
         self.child = Some(child);
-        let deadline = Instant::now() + START_TIMEOUT;
+        let port = self.wait_for_ports_file(&ports_file)?;
+        anyhow::ensure!(
+            self.port == 0 || self.port == port,
+            "nats-server listens on {port}, expected {}",
+            self.port
+        );
+        self.port = port;
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            self.ensure_running()?;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Waits until the server this test started writes its ports file (it does so once it
+    /// listens) and returns the client port named there.
+    fn wait_for_ports_file(&mut self, path: &Path) -> anyhow::Result<u16> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(text) = std::fs::read_to_string(path) {
+                if let Some(port) = client_port(&text) {
+                    return Ok(port);
+                }
+            }
+            self.ensure_running()?;
             anyhow::ensure!(Instant::now() < deadline, "nats-server did not start");
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Fails when the server process has already exited (for example, its port was taken).
+    fn ensure_running(&mut self) -> anyhow::Result<()> {
+        if let Some(child) = self.child.as_mut() {
+            if let Some(status) = child.try_wait()? {
+                self.child = None;
+                anyhow::bail!(
+                    "nats-server exited during start-up ({status}); is port {} taken?",
+                    self.port
+                );
+            }
         }
         Ok(())
     }
@@ -121,4 +167,12 @@ impl Drop for NatsServer {
 fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
+}
+
+/// The client port in a ports file: `{"nats":["nats://127.0.0.1:PORT"],...}`.
+fn client_port(text: &str) -> Option<u16> {
+    let start = text.find("\"nats\":[\"")? + "\"nats\":[\"".len();
+    let url = &text[start..];
+    let url = &url[..url.find('"')?];
+    url.rsplit(':').next()?.parse().ok()
 }
