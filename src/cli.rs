@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod agent;
 pub mod audit;
 pub mod bench;
 pub mod log;
@@ -71,6 +72,10 @@ pub enum Command {
     /// its own event subject.
     #[command(after_help = mesh::MESH_CONFIG_EXAMPLES)]
     MeshConfig(mesh::MeshConfigArgs),
+    /// Run one agent of a mesh in this process (a supervised actor fed from
+    /// `ll.<scenario>.in.<role>`), rebuilt from the JetStream log.
+    #[command(after_help = agent::EXAMPLES)]
+    Agent(agent::AgentArgs),
     /// Show a mesh's serving route, durability and last decisions.
     #[command(after_help = mesh::STATUS_EXAMPLES)]
     Status(mesh::StatusArgs),
@@ -115,6 +120,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => report::run(args).map(|()| ExitCode::SUCCESS),
         Command::Mesh(args) => mesh::run_mesh(args),
         Command::MeshConfig(args) => mesh::run_mesh_config(args),
+        Command::Agent(args) => agent::run(args),
         Command::Status(args) => mesh::run_status(args),
         Command::Simtest(args) => simtest::run(args),
     }

@@ -14,6 +14,7 @@
 //! * `host/evaluate.rs`: candidates waiting for time-held-out labels, and their
 //!   evaluation.
 //! * `host/operator.rs`: rollback and approval commands (scheduled in a simulation).
+//! * `host/remote.rs`: calls of agents that run as actors or processes of the mesh.
 //! * `host/faults.rs`: the faults of a simulation's [`crate::faults::FaultPlan`] and the
 //!   recovery from them (crash and restart from the log, late and duplicate deliveries).
 
@@ -22,6 +23,7 @@ mod evaluate;
 mod faults;
 mod operator;
 mod perceive;
+mod remote;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -50,6 +52,7 @@ pub use evaluate::Candidate;
 pub use faults::FaultLog;
 pub use operator::{OperatorAction, OperatorCommand, OPERATOR_STREAM};
 pub use perceive::PendingLabel;
+pub use remote::{carried_event, AgentCall, AgentReply, RemoteAgents, WireEvent};
 
 /// Name of the policy in the simulator's summary.
 pub const POLICY_NAME: &str = "governed";
@@ -106,6 +109,8 @@ pub struct GovernedPolicy {
     /// The fault plan of a simulation with faults; `None` in a normal run.
     faults: Option<faults::FaultRuntime>,
     call_observer: Option<CallObserver>,
+    /// Agents living elsewhere (mesh actors or processes); `None`: they decide here.
+    remote: Option<Box<dyn RemoteAgents>>,
 }
 
 impl GovernedPolicy {
@@ -152,6 +157,7 @@ impl GovernedPolicy {
             started_jobs: BTreeSet::new(),
             faults: None,
             call_observer: None,
+            remote: None,
         })
     }
 

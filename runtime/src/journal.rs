@@ -145,14 +145,7 @@ impl Journal {
         event: &Event,
         cause: Option<Uuid>,
     ) -> Result<NewEvent> {
-        let mut new = NewEvent::new(id, time, Actor::new(actor, "sim"), event)?;
-        if let Some(c) = cause {
-            new = new.caused_by(c);
-        }
-        if let Some(run) = self.correlation {
-            new = new.correlated_with(run);
-        }
-        Ok(new)
+        envelope(id, time, actor, event, cause, self.correlation)
     }
 
     /// Records one call of `role`: the input (caused by `cause`) and its decisions, in
@@ -180,22 +173,9 @@ impl Journal {
         cause: Option<Uuid>,
         decisions: &[Event],
     ) -> Result<(Uuid, Vec<Uuid>)> {
-        let time = self.clock.time_of(hour);
+        let header = self.call_header(role, hour, cause);
         let kind = record.kind.clone();
-        let record_id = self.next_id(time);
-        let mut batch = vec![self.envelope(
-            record_id,
-            time,
-            role.name(),
-            &Event::InputRecorded(record),
-            cause,
-        )?];
-        let mut ids = Vec::with_capacity(decisions.len());
-        for d in decisions {
-            let id = self.next_id(time);
-            batch.push(self.envelope(id, time, role.name(), d, Some(record_id))?);
-            ids.push(id);
-        }
+        let (batch, ids) = call_batch(&header, record, decisions)?;
         self.log
             .append_sync(&StreamId::new(role.name())?, ExpectedVersion::Any, batch)?;
         // Calls without a decision are every agent's routine (hourly ticks); only those
@@ -209,9 +189,30 @@ impl Journal {
                 "agent decided"
             );
         }
+        self.acknowledge_call(header.record_id, &ids);
+        Ok((header.record_id, ids))
+    }
+
+    /// Everything about a call of `role` at `hour` but its input and decisions: the
+    /// record's id (drawn from the journal's ids), time, cause and correlation. An agent
+    /// in another process builds the same batch from it ([`call_batch`]).
+    pub fn call_header(&mut self, role: Role, hour: u64, cause: Option<Uuid>) -> CallHeader {
+        let time = self.clock.time_of(hour);
+        CallHeader {
+            role,
+            hour,
+            time,
+            record_id: self.next_id(time),
+            cause,
+            correlation: self.correlation,
+        }
+    }
+
+    /// Notes that a call's record and decisions were stored (by this host or by the
+    /// agent's own process).
+    pub fn acknowledge_call(&mut self, record_id: Uuid, decisions: &[Uuid]) {
         self.acknowledged.push(record_id);
-        self.acknowledged.extend_from_slice(&ids);
-        Ok((record_id, ids))
+        self.acknowledged.extend_from_slice(decisions);
     }
 
     /// Describes the input of a call of `role` as it will be recorded, storing a large
@@ -281,6 +282,89 @@ impl Journal {
         record.blob_bytes = bytes.len() as u64;
         Ok(())
     }
+}
+
+/// What identifies one agent call apart from its input and decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallHeader {
+    /// The agent called.
+    pub role: Role,
+    /// Simulated hour of the call.
+    pub hour: u64,
+    /// Time stamped on the record and decisions.
+    pub time: DateTime<Utc>,
+    /// Id of the `InputRecorded`.
+    pub record_id: Uuid,
+    /// What the record is caused by.
+    pub cause: Option<Uuid>,
+    /// The run every event is correlated with.
+    pub correlation: Option<Uuid>,
+}
+
+/// The id of the `index`-th decision of the call whose record is `record_id`: derived
+/// from the record's id, so whoever appends the call (the host, or the agent's own
+/// process in the mesh) writes the same ids, and a call retried after a crash writes the
+/// same events again (which the log recognises as already stored).
+pub fn decision_id(record_id: Uuid, time: DateTime<Utc>, index: usize) -> Uuid {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"ledgerloop/decision\0");
+    hasher.update(record_id.as_bytes());
+    hasher.update((index as u64).to_le_bytes());
+    let digest = hasher.finalize();
+    let mut random = [0u8; 10];
+    random.copy_from_slice(&digest[..10]);
+    ids::deterministic_v7(time, random)
+}
+
+/// The batch one call appends to the agent's stream: the record, then each decision
+/// caused by it. Returns the batch and the decisions' ids.
+pub fn call_batch(
+    header: &CallHeader,
+    record: InputRecorded,
+    decisions: &[Event],
+) -> Result<(Vec<NewEvent>, Vec<Uuid>)> {
+    let actor = header.role.name();
+    let mut batch = vec![envelope(
+        header.record_id,
+        header.time,
+        actor,
+        &Event::InputRecorded(record),
+        header.cause,
+        header.correlation,
+    )?];
+    let mut ids = Vec::with_capacity(decisions.len());
+    for (i, d) in decisions.iter().enumerate() {
+        let id = decision_id(header.record_id, header.time, i);
+        batch.push(envelope(
+            id,
+            header.time,
+            actor,
+            d,
+            Some(header.record_id),
+            header.correlation,
+        )?);
+        ids.push(id);
+    }
+    Ok((batch, ids))
+}
+
+fn envelope(
+    id: Uuid,
+    time: DateTime<Utc>,
+    actor: &str,
+    event: &Event,
+    cause: Option<Uuid>,
+    correlation: Option<Uuid>,
+) -> Result<NewEvent> {
+    let mut new = NewEvent::new(id, time, Actor::new(actor, "sim"), event)?;
+    if let Some(c) = cause {
+        new = new.caused_by(c);
+    }
+    if let Some(run) = correlation {
+        new = new.correlated_with(run);
+    }
+    Ok(new)
 }
 
 /// Rebuilds the input an `InputRecorded` describes. `source` is the event its

@@ -4,6 +4,9 @@
 //! What lives where:
 //! - [`jetstream`]: [`jetstream::JetStreamLog`], the JetStream backend of the
 //!   `EventLog` trait (and of the blocking `SyncAppend` the sim host writes through);
+//! - [`agent`]: one agent as a supervised ractor actor fed from its NATS input subject
+//!   (in the mesh process, or alone with `ledgerloop agent <role>`), the host's client
+//!   of it, and the process supervisor of `mesh --agents processes`;
 //! - [`bench`]: the figures of `ledgerloop bench jetstream`;
 //! - [`export`]: copying a JetStream log into an embedded log for offline audit;
 //! - [`metrics`]: Prometheus text on `--metrics ADDR`, counted from what is appended;
@@ -13,6 +16,7 @@
 //! - [`durability`]: the server settings the mesh needs and the start-up check;
 //! - [`security`]: the generated nats-server configuration with one user per agent.
 
+pub mod agent;
 pub mod bench;
 pub mod durability;
 pub mod export;

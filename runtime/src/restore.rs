@@ -78,12 +78,25 @@ impl LogView {
     pub fn read(log: &FileLog) -> Result<Self> {
         let mut view = LogView::default();
         for recorded in log.read_all(0)? {
-            let recorded = recorded?;
-            let event = recorded.decode()?;
-            view.by_id.insert(recorded.id, view.events.len());
-            view.events.push((recorded, event));
+            view.push(recorded?)?;
         }
         Ok(view)
+    }
+
+    /// A view of events read from another log (JetStream), in global order.
+    pub fn of_events(events: impl IntoIterator<Item = RecordedEvent>) -> Result<Self> {
+        let mut view = LogView::default();
+        for recorded in events {
+            view.push(recorded)?;
+        }
+        Ok(view)
+    }
+
+    fn push(&mut self, recorded: RecordedEvent) -> Result<()> {
+        let event = recorded.decode()?;
+        self.by_id.insert(recorded.id, self.events.len());
+        self.events.push((recorded, event));
+        Ok(())
     }
 
     /// The event with this id.
@@ -164,9 +177,18 @@ pub fn recorded_decisions(
     key: &InputKey,
 ) -> Result<Option<Vec<(Uuid, Event)>>> {
     let stream = StreamId::new(role.name())?;
+    decisions_for_key(log.read_stream(&stream, 0, usize::MAX)?, key)
+}
+
+/// The decisions recorded for the input with `key` among one agent stream's events (the
+/// last such call), or `None`.
+pub fn decisions_for_key(
+    stream_events: impl IntoIterator<Item = RecordedEvent>,
+    key: &InputKey,
+) -> Result<Option<Vec<(Uuid, Event)>>> {
     let mut found = None;
     let mut current: Option<Vec<(Uuid, Event)>> = None;
-    for recorded in log.read_stream(&stream, 0, usize::MAX)? {
+    for recorded in stream_events {
         match recorded.decode()? {
             Event::InputRecorded(record) => {
                 if current.is_some() {

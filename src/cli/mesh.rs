@@ -1,16 +1,19 @@
 //! `ledgerloop mesh`, `mesh-config` and `status`, and reading a JetStream log back
 //! (`log export --from nats://...`, `audit nats://...`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
 use ledgerloop_runtime::config::GovernedConfig;
+use ledgerloop_runtime::mesh::agent::processes::ProcessSpec;
 use ledgerloop_runtime::mesh::export::{export_run, ExportReport};
 use ledgerloop_runtime::mesh::jetstream::EVENTS_STREAM;
-use ledgerloop_runtime::mesh::run::{open_log, MeshOptions, Mirror};
+use ledgerloop_runtime::mesh::run::{open_log, AgentMode, MeshOptions, Mirror};
 use ledgerloop_runtime::mesh::security;
+use ledgerloop_runtime::step::Role;
 use ledgerloop_sim::config::Scenario;
 
 /// Examples of `ledgerloop mesh`.
@@ -18,11 +21,16 @@ pub const MESH_EXAMPLES: &str = "\
 Examples:
   # A 30-day ONT run on a local server (JetStream enabled: nats-server -js).
   ledgerloop mesh --nats nats://127.0.0.1:4222 --scenario scenarios/ont-offline.toml --days 30
+  # Each agent in its own supervised process (PIDs in out/mesh-ont-offline-seed7/agents/).
+  ledgerloop mesh --nats nats://127.0.0.1:4222 --scenario scenarios/ont-offline.toml --agent-mode processes
   # Against a server from `mesh-config`, as the host user.
   ledgerloop mesh --nats nats://127.0.0.1:4222 --user host --password-file mesh-conf/users/host.password \\
       --scenario scenarios/ont-offline.toml
   # Audit it afterwards, straight from JetStream.
   ledgerloop audit nats://127.0.0.1:4222 --scenario ont-offline";
+
+/// Exit code of a mesh stopped by SIGTERM or Ctrl-C (128 + SIGTERM).
+const STOPPED_BY_SIGNAL: u8 = 143;
 
 /// Examples of `ledgerloop mesh-config`.
 pub const MESH_CONFIG_EXAMPLES: &str = "\
@@ -99,6 +107,65 @@ pub struct MeshArgs {
     /// `out/mesh-<scenario name>-seed<seed>`.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Where the agents live: supervised actors in this process, one supervised
+    /// `ledgerloop agent <role>` child process each (PIDs in <out>/agents/<role>.pid),
+    /// started by you (`external`), or called directly in the host thread like `sim`.
+    #[arg(long, value_enum, default_value = "actors")]
+    pub agent_mode: AgentModeArg,
+    /// Test hook (processes mode): `ROLE:N` makes that agent's first process abort right
+    /// after its N-th append, before answering.
+    #[arg(long, hide = true, value_name = "ROLE:N")]
+    pub crash_agent: Option<String>,
+}
+
+/// `--agent-mode` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AgentModeArg {
+    /// Supervised actors in the mesh process.
+    Actors,
+    /// One supervised child process per agent.
+    Processes,
+    /// Agents started separately with `ledgerloop agent <role>`.
+    External,
+    /// Deciders called in the host thread (no actors), as `sim` does.
+    Direct,
+}
+
+impl MeshArgs {
+    /// The runtime's agent mode, with the child processes' settings.
+    fn agent_mode(&self, out: &Path) -> anyhow::Result<AgentMode> {
+        Ok(match self.agent_mode {
+            AgentModeArg::Actors => AgentMode::Actors,
+            AgentModeArg::External => AgentMode::External,
+            AgentModeArg::Direct => AgentMode::Direct,
+            AgentModeArg::Processes => {
+                let mut first_start_args = BTreeMap::new();
+                if let Some(spec) = &self.crash_agent {
+                    let (role, n) = spec
+                        .split_once(':')
+                        .and_then(|(r, n)| Some((Role::parse(r)?, n.parse::<u64>().ok()?)))
+                        .with_context(|| format!("--crash-agent {spec}: expected ROLE:N"))?;
+                    first_start_args.insert(
+                        role,
+                        vec!["--crash-after-appends".to_string(), n.to_string()],
+                    );
+                }
+                // The children report errors on the shared stderr, nothing below that.
+                let args = vec!["--quiet".to_string()];
+                AgentMode::Processes(ProcessSpec {
+                    exe: std::env::current_exe().context("locating the ledgerloop executable")?,
+                    args,
+                    first_start_args,
+                    dir: out.join("agents"),
+                    password_dir: self
+                        .nats
+                        .password_file
+                        .as_ref()
+                        .and_then(|f| f.parent().map(Path::to_path_buf)),
+                })
+            }
+        })
+    }
 }
 
 /// Runs the governed loop with JetStream as the log of record.
@@ -119,13 +186,26 @@ pub fn run_mesh(args: MeshArgs) -> anyhow::Result<ExitCode> {
     });
     let mut options = args.nats.options()?;
     options.metrics = args.metrics;
+    options.agents = args.agent_mode(&out)?;
+    let stop = super::agent::stop_flag()?;
+    options.stop = Some(stop.clone());
     if let Some(addr) = args.metrics {
         eprintln!("metrics: http://{addr}/metrics");
     }
     let source = path.display().to_string();
     let run =
-        ledgerloop_runtime::mesh::run::run(&scenario, &overrides, config, &source, &out, &options)
-            .with_context(|| format!("running {} on {}", args.scenario.display(), options.url))?;
+        ledgerloop_runtime::mesh::run::run(&scenario, &overrides, config, &source, &out, &options);
+    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let reason = run.err().map_or_else(String::new, |e| e.to_string());
+        eprintln!("stopped: {reason}");
+        eprintln!(
+            "audit what was logged: ledgerloop audit {} --scenario {}",
+            options.url, scenario.scenario.name
+        );
+        return Ok(ExitCode::from(STOPPED_BY_SIGNAL));
+    }
+    let run =
+        run.with_context(|| format!("running {} on {}", args.scenario.display(), options.url))?;
     for warning in &run.durability.warnings {
         eprintln!("WARNING (durability): {warning}");
     }
@@ -135,6 +215,15 @@ pub fn run_mesh(args: MeshArgs) -> anyhow::Result<ExitCode> {
         options.stream, options.url, scenario.scenario.name
     );
     println!("blobs mirrored to the object store: {}", run.blobs_mirrored);
+    let restarts: Vec<String> = run
+        .agent_restarts
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(role, n)| format!("{role} {n}"))
+        .collect();
+    if !restarts.is_empty() {
+        println!("agent restarts: {}", restarts.join(", "));
+    }
     println!("summary:   {}", out.join("summary.json").display());
     println!(
         "audit it:  ledgerloop audit {} --scenario {}",

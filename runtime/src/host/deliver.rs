@@ -78,6 +78,11 @@ impl GovernedPolicy {
             self.restart(role, hour, "before_input", None)?;
         }
         let started = std::time::Instant::now();
+        if self.remote.is_some() {
+            let decisions = self.call_remote(role, hour, &input, source, cause)?;
+            self.called(role, started, &decisions);
+            return Ok(decisions);
+        }
         let record = self.journal.record(role, hour, &input, source)?;
         let key = input_key(&record)?;
         let seen = self.handled.get(&role).is_some_and(|h| h.contains(&key));
@@ -103,13 +108,19 @@ impl GovernedPolicy {
             }
             _ => {}
         }
-        if let Some(last) = ids.last() {
+        let decisions: Vec<(Uuid, Event)> = ids.into_iter().zip(decisions).collect();
+        self.called(role, started, &decisions);
+        Ok(decisions)
+    }
+
+    /// Notes a finished call: the agent's last decision and the observer's timing.
+    fn called(&mut self, role: Role, started: std::time::Instant, decisions: &[(Uuid, Event)]) {
+        if let Some((last, _)) = decisions.last() {
             self.last_decision.insert(role, *last);
         }
         if let Some(observer) = self.call_observer.as_mut() {
-            (observer.0)(role, started.elapsed(), ids.len());
+            (observer.0)(role, started.elapsed(), decisions.len());
         }
-        Ok(ids.into_iter().zip(decisions).collect())
     }
 
     /// The decisions `role` recorded for the input with `key`: what an idempotent agent

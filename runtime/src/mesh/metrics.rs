@@ -83,6 +83,8 @@ struct State {
     labels_spent: u64,
     day: u32,
     route: Option<(String, Option<String>, f64)>,
+    mailbox_depth: BTreeMap<String, u64>,
+    call_retries: BTreeMap<String, u64>,
 }
 
 impl State {
@@ -129,7 +131,10 @@ impl Metrics {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn record(&self, stream: &str, events: &[NewEvent], elapsed_s: f64) {
+    /// Counts one appended batch of `stream`; `elapsed_s` is the time from handing the
+    /// work over to the acknowledged append (an agent call's round trip for agents that
+    /// append themselves).
+    pub fn record(&self, stream: &str, events: &[NewEvent], elapsed_s: f64) {
         let mut state = self.lock();
         let counters = state.streams.entry(stream.to_string()).or_default();
         counters.batches += 1;
@@ -180,6 +185,21 @@ impl Metrics {
             .observe(elapsed_s);
     }
 
+    /// Sets the calls the host has handed to `agent` and not yet had answered (the
+    /// agent's mailbox, seen from the host).
+    pub fn set_mailbox_depth(&self, agent: &str, depth: u64) {
+        self.lock().mailbox_depth.insert(agent.to_string(), depth);
+    }
+
+    /// Counts a call to `agent` that had to be sent again (no answer, agent restarting).
+    pub fn call_retried(&self, agent: &str) {
+        *self
+            .lock()
+            .call_retries
+            .entry(agent.to_string())
+            .or_default() += 1;
+    }
+
     /// Records the serving route the host published.
     pub fn set_route(&self, champion: &str, canary: Option<&str>, fraction: f64) {
         self.lock().route = Some((champion.to_string(), canary.map(str::to_string), fraction));
@@ -221,6 +241,22 @@ impl Metrics {
             let _ = writeln!(lines, "ll_batches_appended_total{l} {}", c.batches);
         }
         out.push_str(&lines);
+        let _ = writeln!(
+            out,
+            "# HELP ll_agent_mailbox_depth Calls handed to an agent and not yet answered.\n\
+             # TYPE ll_agent_mailbox_depth gauge"
+        );
+        for (agent, depth) in &state.mailbox_depth {
+            let _ = writeln!(out, "ll_agent_mailbox_depth{{agent=\"{agent}\"}} {depth}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP ll_agent_call_retries_total Agent calls sent again (no answer in time, \
+             agent restarting).\n# TYPE ll_agent_call_retries_total counter"
+        );
+        for (agent, n) in &state.call_retries {
+            let _ = writeln!(out, "ll_agent_call_retries_total{{agent=\"{agent}\"}} {n}");
+        }
         let _ = writeln!(
             out,
             "# HELP ll_append_latency_seconds Time from decision to acknowledged append.\n\

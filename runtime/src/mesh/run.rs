@@ -8,9 +8,10 @@
 //! hashes) as `ledgerloop sim`, and an export of the JetStream log compares event for
 //! event with the embedded log of a simulation.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_nats::jetstream::{kv, object_store};
 use ledgerloop_sim::config::Scenario;
@@ -26,9 +27,14 @@ use tokio::io::AsyncReadExt as _;
 use crate::config::GovernedConfig;
 use crate::error::{io, nats, Error, Result};
 use crate::host::{CallObserver, GovernedPolicy, ARTIFACTS_DIR, INPUTS_DIR};
+use crate::mesh::agent::actor::serve;
+use crate::mesh::agent::client::{Mirrored, NatsAgents};
+use crate::mesh::agent::processes::{AgentProcesses, ProcessSpec};
+use crate::mesh::agent::AgentSettings;
 use crate::mesh::durability::{self, Durability};
 use crate::mesh::jetstream::{JetStreamLog, EVENTS_STREAM, OUTAGE_RETRY};
 use crate::mesh::metrics::{MeteredLog, Metrics};
+use crate::step::Role;
 
 /// Object holding a finished run's summary in the `runs` store.
 pub const SUMMARY_OBJECT: &str = "summary.json";
@@ -48,6 +54,24 @@ pub struct MeshOptions {
     pub credentials: Option<(String, String)>,
     /// Serve Prometheus metrics on this address (`GET /metrics`).
     pub metrics: Option<std::net::SocketAddr>,
+    /// Where the agents run.
+    pub agents: AgentMode,
+    /// Set (by a signal handler) to stop the run at the next simulated hour.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// Where the six agents of a mesh run live.
+#[derive(Debug, Clone, Default)]
+pub enum AgentMode {
+    /// Each agent a supervised actor in the mesh process, fed from its NATS subject.
+    #[default]
+    Actors,
+    /// Each agent a `ledgerloop agent <role>` child process, restarted when it exits.
+    Processes(ProcessSpec),
+    /// The agents run elsewhere (`ledgerloop agent <role>`, started by the operator).
+    External,
+    /// The deciders are called in the host thread, as `ledgerloop sim` does.
+    Direct,
 }
 
 impl MeshOptions {
@@ -59,6 +83,8 @@ impl MeshOptions {
             assume_sync_always: false,
             credentials: None,
             metrics: None,
+            agents: AgentMode::Actors,
+            stop: None,
         }
     }
 }
@@ -128,6 +154,8 @@ pub struct MeshRun {
     pub durability: Durability,
     /// Blobs mirrored to the object store.
     pub blobs_mirrored: usize,
+    /// Restarts of each agent (actor or process) during the run.
+    pub agent_restarts: std::collections::BTreeMap<String, u32>,
 }
 
 /// Runs `scenario` governed by `config`, with JetStream as the log of record. Local
@@ -147,8 +175,8 @@ pub fn run(
         .build()
         .map_err(io(out))?;
     let name = scenario.scenario.name.clone();
-    let (log, durability, mirror) = runtime.block_on(async {
-        let (_client, log, durability) = open_log(options, &name).await?;
+    let (client, log, durability, mirror) = runtime.block_on(async {
+        let (client, log, durability) = open_log(options, &name).await?;
         if log.last_message_sequence().await? > 0 {
             return Err(Error::Mesh {
                 reason: format!(
@@ -159,7 +187,7 @@ pub fn run(
             });
         }
         let mirror = Mirror::open(&log, &name).await?;
-        Ok::<_, Error>((log, durability, mirror))
+        Ok::<_, Error>((client, log, durability, mirror))
     })?;
     let metrics = Metrics::default();
     if let Some(addr) = options.metrics {
@@ -173,12 +201,27 @@ pub fn run(
     host.observe_calls(CallObserver(Box::new(move |role, elapsed, _| {
         observed.observe_call(role.name(), elapsed.as_secs_f64());
     })));
+    let mirrored: Mirrored = Arc::new(Mutex::new(BTreeSet::new()));
+    let agents = start_agents(&runtime, options, &client, &log, out)?;
+    if !matches!(options.agents, AgentMode::Direct) {
+        let remote = NatsAgents::new(
+            client.clone(),
+            runtime.handle().clone(),
+            &name,
+            mirror.clone(),
+            out.join(INPUTS_DIR),
+            mirrored.clone(),
+        )
+        .with_metrics(metrics.clone());
+        host.use_remote_agents(Box::new(remote));
+    }
     let mut policy = MeshPolicy {
         host,
         mirror,
         runtime: runtime.handle().clone(),
         out: out.to_path_buf(),
-        mirrored: BTreeSet::new(),
+        mirrored,
+        stop: options.stop.clone(),
         last_route: None,
         failure: None,
         metrics,
@@ -192,7 +235,9 @@ pub fn run(
             .map_err(|_| Error::Mesh {
                 reason: "the host thread panicked".into(),
             })
-    })??;
+    })?;
+    let agent_restarts = agents.stop(&runtime)?;
+    let summary = summary?;
     if let Some(e) = policy.failure.take() {
         return Err(e);
     }
@@ -200,14 +245,97 @@ pub fn run(
     let summary_path = out.join(SUMMARY_OBJECT);
     let summary_bytes = std::fs::read(&summary_path).map_err(io(&summary_path))?;
     retry_outage(|| runtime.block_on(policy.mirror.put_summary(&summary_bytes)))?;
+    let blobs_mirrored = policy.mirrored.lock().map_or(0, |m| m.len());
     Ok(MeshRun {
         summary,
         durability,
-        blobs_mirrored: policy.mirrored.len(),
+        blobs_mirrored,
+        agent_restarts,
     })
 }
 
+/// The agents of a run, however they live.
+enum RunningAgents {
+    Actors {
+        stop: tokio::sync::watch::Sender<bool>,
+        tasks: Vec<(Role, tokio::task::JoinHandle<Result<u32>>)>,
+    },
+    Processes(AgentProcesses),
+    Elsewhere,
+}
+
+impl RunningAgents {
+    /// Stops them (a call in progress is finished first); returns restarts per agent.
+    fn stop(self, runtime: &tokio::runtime::Runtime) -> Result<BTreeMap<String, u32>> {
+        match self {
+            RunningAgents::Actors { stop, tasks } => {
+                stop.send_replace(true);
+                let mut restarts = BTreeMap::new();
+                for (role, task) in tasks {
+                    let n = runtime.block_on(task).map_err(|e| Error::Mesh {
+                        reason: format!("agent {} task failed: {e}", role.name()),
+                    })??;
+                    restarts.insert(role.name().to_string(), n);
+                }
+                Ok(restarts)
+            }
+            RunningAgents::Processes(processes) => Ok(processes
+                .stop()?
+                .into_iter()
+                .map(|(role, n)| (role.name().to_string(), n))
+                .collect()),
+            RunningAgents::Elsewhere => Ok(BTreeMap::new()),
+        }
+    }
+}
+
+/// Starts the agents `options.agents` asks for.
+fn start_agents(
+    runtime: &tokio::runtime::Runtime,
+    options: &MeshOptions,
+    client: &async_nats::Client,
+    log: &JetStreamLog,
+    out: &Path,
+) -> Result<RunningAgents> {
+    match &options.agents {
+        AgentMode::Actors => {
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let mut tasks = Vec::new();
+            for role in Role::ALL {
+                let settings = AgentSettings {
+                    role,
+                    log: log.clone(),
+                    // In the host's process the host's own copies of the inputs serve.
+                    blob_cache: out.join(INPUTS_DIR),
+                    crash_after_appends: None,
+                };
+                let mut stopped = stopped.clone();
+                let shutdown = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                let task = runtime.spawn(serve(client.clone(), settings, shutdown));
+                tasks.push((role, task));
+            }
+            Ok(RunningAgents::Actors { stop, tasks })
+        }
+        AgentMode::Processes(spec) => {
+            let mut spec = spec.clone();
+            spec.args.extend([
+                "--nats".to_string(),
+                options.url.clone(),
+                "--scenario".to_string(),
+                log.scenario().to_string(),
+                "--stream".to_string(),
+                options.stream.clone(),
+            ]);
+            Ok(RunningAgents::Processes(AgentProcesses::start(spec)?))
+        }
+        AgentMode::External | AgentMode::Direct => Ok(RunningAgents::Elsewhere),
+    }
+}
+
 /// The object store and key-value bucket of one scenario.
+#[derive(Clone)]
 pub struct Mirror {
     inputs: object_store::ObjectStore,
     artifacts: object_store::ObjectStore,
@@ -373,7 +501,7 @@ impl Mirror {
 
 /// Repeats an idempotent NATS operation while the server is unreachable, for up to
 /// [`OUTAGE_RETRY`].
-fn retry_outage<T>(mut op: impl FnMut() -> Result<T>) -> Result<T> {
+pub(crate) fn retry_outage<T>(mut op: impl FnMut() -> Result<T>) -> Result<T> {
     let deadline = std::time::Instant::now() + OUTAGE_RETRY;
     let mut pause = std::time::Duration::from_millis(50);
     loop {
@@ -393,7 +521,8 @@ struct MeshPolicy {
     mirror: Mirror,
     runtime: tokio::runtime::Handle,
     out: PathBuf,
-    mirrored: BTreeSet<String>,
+    mirrored: Mirrored,
+    stop: Option<Arc<AtomicBool>>,
     last_route: Option<ServingRoute>,
     failure: Option<Error>,
     metrics: Metrics,
@@ -416,7 +545,7 @@ impl MeshPolicy {
             let mut names: Vec<String> = entries
                 .filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| !self.mirrored.contains(&format!("{folder}/{n}")))
+                .filter(|n| !self.is_mirrored(&format!("{folder}/{n}")))
                 .collect();
             names.sort();
             for name in names {
@@ -424,10 +553,16 @@ impl MeshPolicy {
                 let bytes = std::fs::read(&path).map_err(io(&path))?;
                 let (mirror, runtime) = (&self.mirror, &self.runtime);
                 retry_outage(|| runtime.block_on(mirror.put(folder, &name, &bytes)))?;
-                self.mirrored.insert(format!("{folder}/{name}"));
+                if let Ok(mut m) = self.mirrored.lock() {
+                    m.insert(format!("{folder}/{name}"));
+                }
             }
         }
         Ok(())
+    }
+
+    fn is_mirrored(&self, key: &str) -> bool {
+        self.mirrored.lock().is_ok_and(|m| m.contains(key))
     }
 
     fn publish_route(&mut self, hour: u64) -> Result<()> {
@@ -502,6 +637,14 @@ impl Policy for MeshPolicy {
         requests: &mut Vec<LabelRequest>,
     ) -> ledgerloop_sim::Result<()> {
         let hour = batch.hour;
+        if self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+            let stopped = Err(Error::Mesh {
+                reason: format!(
+                    "stopped by a signal before hour {hour}; every event up to it is in the log"
+                ),
+            });
+            return self.keep(stopped);
+        }
         self.host.observe(batch, requests)?;
         let result = self.publish_route(hour);
         self.keep(result)

@@ -43,13 +43,13 @@ pub fn users(scenario: &str) -> Vec<User> {
             user(role.name(), publish)
         })
         .collect();
-    out.push(user(
-        HOST_USER,
-        ["world", "workers", "labels", "host"]
-            .iter()
-            .map(|s| evt(s))
-            .collect(),
-    ));
+    let mut host: Vec<String> = ["world", "workers", "labels", "host"]
+        .iter()
+        .map(|s| evt(s))
+        .collect();
+    // The host hands every agent its inputs.
+    host.push(format!("ll.{scenario}.in.>"));
+    out.push(user(HOST_USER, host));
     out.push(user(
         DEVICES_USER,
         vec![

@@ -6,6 +6,7 @@
 //! | `ll.<scenario>.labels` | the labelling service (the device simulator's oracle) | Perceiver |
 //! | `ll.<scenario>.feedback` | outcome sources | Perceiver |
 //! | `ll.<scenario>.evt.<stream>` | the stream's owner only (JetStream stream `LL_EVENTS`) | every agent that needs it |
+//! | `ll.<scenario>.in.<role>` | the host (request/reply: one agent call each) | that agent (queue group `agents`) |
 //! | `ll.<scenario>.cmd.<role>` | operators (`approve`, `rollback`) | that agent |
 //! | `ll.<scenario>.predict` | clients (request/reply) | the serving route (champion / canary) |
 //! | `ll.<scenario>.alerts` | agents | operators |
@@ -41,6 +42,11 @@ pub fn feedback(scenario: &str) -> String {
 /// One event stream (see [`crate::mesh::jetstream::event_subject`]).
 pub fn events(scenario: &str, stream: &str) -> String {
     crate::mesh::jetstream::event_subject(scenario, stream)
+}
+
+/// Calls of one agent (request/reply; see `mesh/agent.rs`).
+pub fn agent_inputs(scenario: &str, role: &str) -> String {
+    format!("ll.{scenario}.in.{role}")
 }
 
 /// Operator commands for one role.
