@@ -9,6 +9,8 @@ mod cli;
 #[path = "../runtime/tests/support/nats.rs"]
 mod nats;
 
+use std::path::PathBuf;
+
 use cli::{ledgerloop, repo_file, text};
 use nats::NatsServer;
 
@@ -167,4 +169,144 @@ fn mesh_config_is_accepted_by_nats_server() {
         .output()
         .expect("nats-server");
     assert!(check.status.success(), "{}", text(&check));
+}
+
+/// A mesh behind `mesh-config --tls-cert`: with `--tls-ca` the run completes over TLS,
+/// the host and every agent (actors in the mesh process) each logging in as their own
+/// user; without `--tls-ca` the connection is refused with an error naming the server.
+#[test]
+fn mesh_runs_over_tls_with_a_user_per_agent() {
+    if std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: openssl is not installed (needed to make a test certificate)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ca, cert, key) = make_certificates(dir.path());
+    let conf = dir.path().join("conf");
+    let store = dir.path().join("js");
+    let port = NatsServer::free_port().expect("port");
+    let config = ledgerloop(&[
+        "mesh-config",
+        "--scenario",
+        "ont-offline",
+        "--port",
+        &port.to_string(),
+        "--store",
+        store.to_str().expect("utf-8"),
+        "--out",
+        conf.to_str().expect("utf-8"),
+        "--tls-cert",
+        cert.to_str().expect("utf-8"),
+        "--tls-key",
+        key.to_str().expect("utf-8"),
+    ]);
+    assert!(config.status.success(), "{}", text(&config));
+    let _server =
+        NatsServer::start_with_config(&conf.join("nats-server.conf"), port, &store).expect("tls");
+    let url = format!("tls://127.0.0.1:{port}");
+    let password = conf.join("users").join("host.password");
+    let scenario = repo_file("scenarios/ont-offline.toml");
+    let mut args = vec![
+        "mesh",
+        "--nats",
+        &url,
+        "--user",
+        "host",
+        "--password-file",
+        password.to_str().expect("utf-8"),
+        "--scenario",
+        &scenario,
+        "--days",
+        "2",
+        "--set",
+        "ont.devices=300",
+    ];
+    let out = dir.path().join("out");
+    args.extend(["--out", out.to_str().expect("utf-8")]);
+    let refused = ledgerloop(&args);
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(
+        text(&refused).contains(&url) && text(&refused).contains("--tls-ca"),
+        "{}",
+        text(&refused)
+    );
+    args.extend(["--tls-ca", ca.to_str().expect("utf-8")]);
+    let run = ledgerloop(&args);
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(text(&run).contains("decision latency"), "{}", text(&run));
+}
+
+/// A test CA and a server certificate for 127.0.0.1 signed by it (rustls refuses a
+/// self-signed certificate that is its own CA): returns (ca.pem, server.pem, server.key).
+fn make_certificates(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
+    let p = |name: &str| dir.join(name).display().to_string();
+    let ext = p("ext.cnf");
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext.cnf");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", text(&out));
+    };
+    let (ca_key, ca, key, csr, cert) = (
+        p("ca.key"),
+        p("ca.pem"),
+        p("server.key"),
+        p("server.csr"),
+        p("server.pem"),
+    );
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=ledgerloop test CA",
+        "-keyout",
+        &ca_key,
+        "-out",
+        &ca,
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &key,
+        "-out",
+        &csr,
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &ext,
+        "-out",
+        &cert,
+    ]);
+    (ca.into(), cert.into(), key.into())
 }

@@ -39,7 +39,7 @@ async fn perceiver_cannot_publish_releaser_events() -> Result<()> {
     let port = NatsServer::free_port()?;
     let store = dir.path().join("js");
     let users = security::users("sec");
-    security::write(dir.path(), port, &store, &users)?;
+    security::write(dir.path(), port, &store, &users, None)?;
     let server = NatsServer::start_with_config(&dir.path().join("nats-server.conf"), port, &store)?;
     let find = |name: &str| users.iter().find(|u| u.name == name).unwrap().clone();
     let errors = Arc::new(Mutex::new(Vec::new()));

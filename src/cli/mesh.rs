@@ -36,6 +36,9 @@ const STOPPED_BY_SIGNAL: u8 = 143;
 pub const MESH_CONFIG_EXAMPLES: &str = "\
 Examples:
   ledgerloop mesh-config --scenario ont-offline --port 4222 --store /var/lib/ll-js --out mesh-conf
+  # With TLS for every client (then: ledgerloop mesh --nats tls://127.0.0.1:4222 --tls-ca ca.pem ...).
+  ledgerloop mesh-config --scenario ont-offline --store /var/lib/ll-js --out mesh-conf \
+      --tls-cert server.pem --tls-key server.key
   nats-server -c mesh-conf/nats-server.conf";
 
 /// Examples of `ledgerloop status`.
@@ -59,6 +62,10 @@ pub struct NatsArgs {
     /// File holding the user's password.
     #[arg(long, requires = "user")]
     pub password_file: Option<PathBuf>,
+    /// PEM file of the CA that signed the server's certificate: connect over TLS (the
+    /// server must have a `tls` block, e.g. from `mesh-config --tls-cert`).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
     /// State that the server runs with `jetstream { sync_interval: always }`; without it
     /// the start-up check warns that acknowledged events may be lost on a machine crash.
     #[arg(long)]
@@ -71,6 +78,13 @@ impl NatsArgs {
         let mut options = MeshOptions::new(self.url.clone());
         options.stream = self.stream.clone();
         options.assume_sync_always = self.assume_sync_always;
+        options.tls_ca = self.tls_ca.clone();
+        // With mesh-config's users, every agent logs in as itself (its password beside
+        // the host's).
+        options.agent_password_dir = self
+            .password_file
+            .as_ref()
+            .and_then(|f| f.parent().map(Path::to_path_buf));
         if let (Some(user), Some(file)) = (&self.user, &self.password_file) {
             let password = std::fs::read_to_string(file)
                 .with_context(|| format!("reading the password file {}", file.display()))?;
@@ -151,17 +165,17 @@ impl MeshArgs {
                     );
                 }
                 // The children report errors on the shared stderr, nothing below that.
-                let args = vec!["--quiet".to_string()];
+                let mut args = vec!["--quiet".to_string()];
+                if let Some(ca) = &self.nats.tls_ca {
+                    args.extend(["--tls-ca".to_string(), ca.display().to_string()]);
+                }
                 AgentMode::Processes(ProcessSpec {
                     exe: std::env::current_exe().context("locating the ledgerloop executable")?,
                     args,
                     first_start_args,
                     dir: out.join("agents"),
-                    password_dir: self
-                        .nats
-                        .password_file
-                        .as_ref()
-                        .and_then(|f| f.parent().map(Path::to_path_buf)),
+                    // Filled in from the connection options.
+                    password_dir: None,
                 })
             }
         })
@@ -224,6 +238,13 @@ pub fn run_mesh(args: MeshArgs) -> anyhow::Result<ExitCode> {
     if !restarts.is_empty() {
         println!("agent restarts: {}", restarts.join(", "));
     }
+    println!("decision latency (input handed to the agent -> its decisions logged):");
+    for (agent, l) in &run.decision_latency {
+        println!(
+            "  {agent:<12} {:>7} calls  p50 {:>9.0} us  p99 {:>9.0} us",
+            l.calls, l.p50_us, l.p99_us
+        );
+    }
     println!("summary:   {}", out.join("summary.json").display());
     println!(
         "audit it:  ledgerloop audit {} --scenario {}",
@@ -260,6 +281,13 @@ pub struct MeshConfigArgs {
     /// Folder for nats-server.conf and users/<name>.password.
     #[arg(long)]
     pub out: PathBuf,
+    /// PEM certificate the server presents: every client must then connect over TLS
+    /// (clients pass `--tls-ca` with the CA that signed it).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Writes a server config with one user per agent.
@@ -267,7 +295,14 @@ pub fn run_mesh_config(args: MeshConfigArgs) -> anyhow::Result<ExitCode> {
     ledgerloop_events::ids::StreamId::new(&args.scenario)
         .context("the scenario name must be a subject token")?;
     let users = security::users(&args.scenario);
-    security::write(&args.out, args.port, &args.store, &users)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(security::ServerTls {
+            cert_file: std::path::absolute(cert)?,
+            key_file: std::path::absolute(key)?,
+        }),
+        _ => None,
+    };
+    security::write(&args.out, args.port, &args.store, &users, tls.as_ref())?;
     println!(
         "server config: {}",
         args.out.join("nats-server.conf").display()

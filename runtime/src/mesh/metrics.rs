@@ -23,8 +23,22 @@ use crate::error::{io, Result};
 pub const LATENCY_BUCKETS_S: [f64; 10] = [
     0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0,
 ];
+/// Decision latencies kept per agent for the end-of-run percentiles (later calls only
+/// update the histogram).
+pub const MAX_LATENCY_SAMPLES: usize = 200_000;
 /// Largest request the metrics endpoint reads.
 const MAX_REQUEST_BYTES: usize = 8 * 1024;
+
+/// Decision latency of one agent over a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatencySummary {
+    /// Calls observed.
+    pub calls: u64,
+    /// Median, microseconds.
+    pub p50_us: f64,
+    /// 99th percentile, microseconds.
+    pub p99_us: f64,
+}
 
 #[derive(Debug, Default, Clone)]
 struct StreamCounters {
@@ -74,6 +88,7 @@ impl Histogram {
 #[derive(Debug, Default)]
 struct State {
     decision_latency: BTreeMap<String, Histogram>,
+    latency_samples_s: BTreeMap<String, Vec<f64>>,
     streams: BTreeMap<String, StreamCounters>,
     drift_alarms: BTreeMap<String, u64>,
     /// (detector, feature, evidence name) -> value, from the latest judgement of each
@@ -178,11 +193,44 @@ impl Metrics {
 
     /// Records one agent call: from the input handed over to its decisions logged.
     pub fn observe_call(&self, agent: &str, elapsed_s: f64) {
-        self.lock()
+        let mut state = self.lock();
+        state
             .decision_latency
             .entry(agent.to_string())
             .or_default()
             .observe(elapsed_s);
+        let samples = state
+            .latency_samples_s
+            .entry(agent.to_string())
+            .or_default();
+        if samples.len() < MAX_LATENCY_SAMPLES {
+            samples.push(elapsed_s);
+        }
+    }
+
+    /// Per agent: calls observed, and the median and 99th percentile of the decision
+    /// latency in microseconds (over the first [`MAX_LATENCY_SAMPLES`] calls).
+    pub fn latency_percentiles_us(&self) -> BTreeMap<String, LatencySummary> {
+        let state = self.lock();
+        let mut out = BTreeMap::new();
+        for (agent, samples) in &state.latency_samples_s {
+            let mut sorted = samples.clone();
+            sorted.sort_by(f64::total_cmp);
+            let at = |q: f64| {
+                let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+                sorted.get(i).map_or(0.0, |s| s * 1e6)
+            };
+            let calls = state.decision_latency.get(agent).map_or(0, |h| h.count);
+            out.insert(
+                agent.clone(),
+                LatencySummary {
+                    calls,
+                    p50_us: at(0.50),
+                    p99_us: at(0.99),
+                },
+            );
+        }
+        out
     }
 
     /// Sets the calls the host has handed to `agent` and not yet had answered (the

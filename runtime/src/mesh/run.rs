@@ -33,7 +33,7 @@ use crate::mesh::agent::processes::{AgentProcesses, ProcessSpec};
 use crate::mesh::agent::AgentSettings;
 use crate::mesh::durability::{self, Durability};
 use crate::mesh::jetstream::{JetStreamLog, EVENTS_STREAM, OUTAGE_RETRY};
-use crate::mesh::metrics::{MeteredLog, Metrics};
+use crate::mesh::metrics::{LatencySummary, MeteredLog, Metrics};
 use crate::step::Role;
 
 /// Object holding a finished run's summary in the `runs` store.
@@ -54,6 +54,12 @@ pub struct MeshOptions {
     pub credentials: Option<(String, String)>,
     /// Serve Prometheus metrics on this address (`GET /metrics`).
     pub metrics: Option<std::net::SocketAddr>,
+    /// CA certificate (PEM) to trust: connect over TLS.
+    pub tls_ca: Option<PathBuf>,
+    /// Folder of per-agent passwords (`<role>.password`, user = role name, as
+    /// `mesh-config` writes them): each agent connects as its own user, allowed to
+    /// publish only its own event subject.
+    pub agent_password_dir: Option<PathBuf>,
     /// Where the agents run.
     pub agents: AgentMode,
     /// Set (by a signal handler) to stop the run at the next simulated hour.
@@ -83,6 +89,8 @@ impl MeshOptions {
             assume_sync_always: false,
             credentials: None,
             metrics: None,
+            tls_ca: None,
+            agent_password_dir: None,
             agents: AgentMode::Actors,
             stop: None,
         }
@@ -116,6 +124,14 @@ pub async fn connect(options: &MeshOptions) -> Result<async_nats::Client> {
     if let Some((user, password)) = &options.credentials {
         connect = connect.user_and_password(user.clone(), password.clone());
     }
+    if let Some(ca) = &options.tls_ca {
+        if !ca.is_file() {
+            return Err(Error::Mesh {
+                reason: format!("--tls-ca {}: no such file", ca.display()),
+            });
+        }
+        connect = connect.require_tls(true).add_root_certificates(ca.clone());
+    }
     let client = tokio::time::timeout(
         std::time::Duration::from_secs(30),
         connect.connect(options.url.as_str()),
@@ -123,8 +139,28 @@ pub async fn connect(options: &MeshOptions) -> Result<async_nats::Client> {
     .await
     .map_err(nats(format!("connect to {}", options.url)))?
     .map_err(nats(format!("connect to {}", options.url)))?;
+    // The client keeps retrying in the background; a first connection that never comes
+    // (wrong port, refused credentials, a TLS handshake that fails) is reported here
+    // rather than as a timeout of the first request.
+    let deadline = std::time::Instant::now() + FIRST_CONNECT_WAIT;
+    while client.connection_state() != async_nats::connection::State::Connected {
+        if std::time::Instant::now() > deadline {
+            return Err(Error::Mesh {
+                reason: format!(
+                    "no connection to {} after {} s; check the URL, the user and password, \
+                     and for a TLS server --tls-ca",
+                    options.url,
+                    FIRST_CONNECT_WAIT.as_secs()
+                ),
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     Ok(client)
 }
+
+/// How long the first connection may take.
+pub const FIRST_CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Opens the log of `scenario` and checks the server's durability settings.
 pub async fn open_log(
@@ -156,6 +192,8 @@ pub struct MeshRun {
     pub blobs_mirrored: usize,
     /// Restarts of each agent (actor or process) during the run.
     pub agent_restarts: std::collections::BTreeMap<String, u32>,
+    /// Per agent: time from handing an input over to its decisions being logged.
+    pub decision_latency: BTreeMap<String, LatencySummary>,
 }
 
 /// Runs `scenario` governed by `config`, with JetStream as the log of record. Local
@@ -251,6 +289,7 @@ pub fn run(
         durability,
         blobs_mirrored,
         agent_restarts,
+        decision_latency: policy.metrics.latency_percentiles_us(),
     })
 }
 
@@ -302,9 +341,13 @@ fn start_agents(
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let mut tasks = Vec::new();
             for role in Role::ALL {
+                let (client, log) = match &options.agent_password_dir {
+                    Some(dir) => runtime.block_on(agent_connection(options, dir, role, log))?,
+                    None => (client.clone(), log.clone()),
+                };
                 let settings = AgentSettings {
                     role,
-                    log: log.clone(),
+                    log,
                     // In the host's process the host's own copies of the inputs serve.
                     blob_cache: out.join(INPUTS_DIR),
                     crash_after_appends: None,
@@ -320,6 +363,7 @@ fn start_agents(
         }
         AgentMode::Processes(spec) => {
             let mut spec = spec.clone();
+            spec.password_dir = options.agent_password_dir.clone();
             spec.args.extend([
                 "--nats".to_string(),
                 options.url.clone(),
@@ -332,6 +376,22 @@ fn start_agents(
         }
         AgentMode::External | AgentMode::Direct => Ok(RunningAgents::Elsewhere),
     }
+}
+
+/// A connection and log of `role` as its own user (password in `dir/<role>.password`).
+async fn agent_connection(
+    options: &MeshOptions,
+    dir: &Path,
+    role: Role,
+    log: &JetStreamLog,
+) -> Result<(async_nats::Client, JetStreamLog)> {
+    let path = dir.join(format!("{}.password", role.name()));
+    let password = std::fs::read_to_string(&path).map_err(io(&path))?;
+    let mut own = options.clone();
+    own.credentials = Some((role.name().to_string(), password.trim().to_string()));
+    let client = connect(&own).await?;
+    let log = JetStreamLog::open(client.clone(), log.scenario(), &options.stream).await?;
+    Ok((client, log))
 }
 
 /// The object store and key-value bucket of one scenario.

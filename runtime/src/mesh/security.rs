@@ -89,8 +89,23 @@ fn user(name: &str, mut publish: Vec<String>) -> User {
     }
 }
 
-/// The server config: loopback only, JetStream in `store_dir`, the users above.
-pub fn server_config(port: u16, store_dir: &Path, users: &[User]) -> String {
+/// The server's certificate and key, when clients must connect over TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerTls {
+    /// PEM certificate (chain) the server presents.
+    pub cert_file: std::path::PathBuf,
+    /// PEM private key of the certificate.
+    pub key_file: std::path::PathBuf,
+}
+
+/// The server config: loopback only, JetStream in `store_dir`, the users above, and TLS
+/// for every client connection when `tls` is given.
+pub fn server_config(
+    port: u16,
+    store_dir: &Path,
+    users: &[User],
+    tls: Option<&ServerTls>,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -104,6 +119,14 @@ pub fn server_config(port: u16, store_dir: &Path, users: &[User]) -> String {
         "jetstream {{\n  store_dir: {:?}\n}}",
         store_dir.display().to_string()
     );
+    if let Some(tls) = tls {
+        let _ = writeln!(
+            out,
+            "tls {{\n  cert_file: {:?}\n  key_file: {:?}\n  timeout: 5\n}}",
+            tls.cert_file.display().to_string(),
+            tls.key_file.display().to_string()
+        );
+    }
     let _ = writeln!(out, "authorization {{\n  users: [");
     for u in users {
         let allow: Vec<String> = u.publish.iter().map(|s| format!("{s:?}")).collect();
@@ -122,11 +145,17 @@ pub fn server_config(port: u16, store_dir: &Path, users: &[User]) -> String {
 
 /// Writes the config to `dir/nats-server.conf` and each user's password to
 /// `dir/users/<name>.password` (mode 0600 where supported).
-pub fn write(dir: &Path, port: u16, store_dir: &Path, users: &[User]) -> Result<()> {
+pub fn write(
+    dir: &Path,
+    port: u16,
+    store_dir: &Path,
+    users: &[User],
+    tls: Option<&ServerTls>,
+) -> Result<()> {
     let user_dir = dir.join("users");
     std::fs::create_dir_all(&user_dir).map_err(io(&user_dir))?;
     let config = dir.join("nats-server.conf");
-    std::fs::write(&config, server_config(port, store_dir, users)).map_err(io(&config))?;
+    std::fs::write(&config, server_config(port, store_dir, users, tls)).map_err(io(&config))?;
     for u in users {
         let path = user_dir.join(format!("{}.password", u.name));
         std::fs::write(&path, &u.password).map_err(io(&path))?;
