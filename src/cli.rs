@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 pub mod agent;
 pub mod audit;
 pub mod bench;
+pub mod devices;
 pub mod log;
 pub mod logging;
 pub mod mesh;
@@ -72,6 +73,13 @@ pub enum Command {
     /// its own event subject.
     #[command(after_help = mesh::MESH_CONFIG_EXAMPLES)]
     MeshConfig(mesh::MeshConfigArgs),
+    /// Run the simulated world (fleet, label oracle, outcomes) against a mesh started
+    /// with `--world nats`: telemetry, labels and outcomes go over NATS.
+    #[command(after_help = devices::DEVICES_EXAMPLES)]
+    Devices(devices::DevicesArgs),
+    /// Ask a running mesh's served model (champion or canary, by device) for a class.
+    #[command(after_help = devices::PREDICT_EXAMPLES)]
+    Predict(devices::PredictArgs),
     /// Run one agent of a mesh in this process (a supervised actor fed from
     /// `ll.<scenario>.in.<role>`), rebuilt from the JetStream log.
     #[command(after_help = agent::EXAMPLES)]
@@ -121,6 +129,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mesh(args) => mesh::run_mesh(args),
         Command::MeshConfig(args) => mesh::run_mesh_config(args),
         Command::Agent(args) => agent::run(args),
+        Command::Devices(args) => devices::run_devices_command(args),
+        Command::Predict(args) => devices::run_predict(args),
         Command::Status(args) => mesh::run_status(args),
         Command::Simtest(args) => simtest::run(args),
     }

@@ -176,6 +176,11 @@ impl GovernedPolicy {
         self.hour
     }
 
+    /// Every model version the host holds (trained, distilled or the baseline).
+    pub fn model_versions(&self) -> Vec<String> {
+        self.models.keys().cloned().collect()
+    }
+
     /// The policies the host runs.
     pub fn config(&self) -> &GovernedConfig {
         &self.config

@@ -12,6 +12,9 @@
 //! - [`metrics`]: Prometheus text on `--metrics ADDR`, counted from what is appended;
 //! - [`run`]: a governed run with JetStream as the log of record, inputs and weights in
 //!   the object store and the serving route in a key-value bucket;
+//! - [`world`]: a run split over NATS: `ledgerloop devices` runs the world, the mesh
+//!   ingests its telemetry (Perceiver queue group), answers its requests and serves
+//!   predictions;
 //! - [`subjects`]: the subject names of the mesh, documented in one place;
 //! - [`durability`]: the server settings the mesh needs and the start-up check;
 //! - [`security`]: the generated nats-server configuration with one user per agent.
@@ -25,3 +28,4 @@ pub mod metrics;
 pub mod run;
 pub mod security;
 pub mod subjects;
+pub mod world;

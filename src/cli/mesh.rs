@@ -11,7 +11,7 @@ use ledgerloop_runtime::config::GovernedConfig;
 use ledgerloop_runtime::mesh::agent::processes::ProcessSpec;
 use ledgerloop_runtime::mesh::export::{export_run, ExportReport};
 use ledgerloop_runtime::mesh::jetstream::EVENTS_STREAM;
-use ledgerloop_runtime::mesh::run::{open_log, AgentMode, MeshOptions, Mirror};
+use ledgerloop_runtime::mesh::run::{open_log, AgentMode, MeshOptions, Mirror, WorldSource};
 use ledgerloop_runtime::mesh::security;
 use ledgerloop_runtime::step::Role;
 use ledgerloop_sim::config::Scenario;
@@ -21,6 +21,9 @@ pub const MESH_EXAMPLES: &str = "\
 Examples:
   # A 30-day ONT run on a local server (JetStream enabled: nats-server -js).
   ledgerloop mesh --nats nats://127.0.0.1:4222 --scenario scenarios/ont-offline.toml --days 30
+  # The world in another process: the mesh waits for telemetry from `ledgerloop devices`.
+  ledgerloop mesh --nats nats://127.0.0.1:4222 --scenario scenarios/ont-offline.toml --world nats &
+  ledgerloop devices --nats nats://127.0.0.1:4222 --scenario scenarios/ont-offline.toml
   # Each agent in its own supervised process (PIDs in out/mesh-ont-offline-seed7/agents/).
   ledgerloop mesh --nats nats://127.0.0.1:4222 --scenario scenarios/ont-offline.toml --agent-mode processes
   # Against a server from `mesh-config`, as the host user.
@@ -126,10 +129,23 @@ pub struct MeshArgs {
     /// started by you (`external`), or called directly in the host thread like `sim`.
     #[arg(long, value_enum, default_value = "actors")]
     pub agent_mode: AgentModeArg,
+    /// Where the simulated world runs: in this process, or in a `ledgerloop devices`
+    /// process that sends telemetry, labels and outcomes over NATS.
+    #[arg(long, value_enum, default_value = "in-process")]
+    pub world: WorldArg,
     /// Test hook (processes mode): `ROLE:N` makes that agent's first process abort right
     /// after its N-th append, before answering.
     #[arg(long, hide = true, value_name = "ROLE:N")]
     pub crash_agent: Option<String>,
+}
+
+/// `--world` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WorldArg {
+    /// The simulator drives the host in this process.
+    InProcess,
+    /// A `ledgerloop devices` process drives it over NATS.
+    Nats,
 }
 
 /// `--agent-mode` values.
@@ -201,6 +217,17 @@ pub fn run_mesh(args: MeshArgs) -> anyhow::Result<ExitCode> {
     let mut options = args.nats.options()?;
     options.metrics = args.metrics;
     options.agents = args.agent_mode(&out)?;
+    options.world = match args.world {
+        WorldArg::InProcess => WorldSource::InProcess,
+        WorldArg::Nats => WorldSource::Nats,
+    };
+    if options.world == WorldSource::Nats {
+        eprintln!(
+            "waiting for the devices: ledgerloop devices --nats {} --scenario {}",
+            options.url,
+            args.scenario.display()
+        );
+    }
     let stop = super::agent::stop_flag()?;
     options.stop = Some(stop.clone());
     if let Some(addr) = args.metrics {
@@ -223,7 +250,15 @@ pub fn run_mesh(args: MeshArgs) -> anyhow::Result<ExitCode> {
     for warning in &run.durability.warnings {
         eprintln!("WARNING (durability): {warning}");
     }
-    print!("{}", run.summary.table());
+    match (&run.summary, &run.telemetry) {
+        (Some(summary), _) => print!("{}", summary.table()),
+        (None, Some(t)) => println!(
+            "world: a `devices` process (it prints the accuracy table); telemetry taken in: \
+             {} rows in {} parts, {} parts asked for again, at most {} rows held",
+            t.rows, t.parts, t.resent_parts, t.peak_rows
+        ),
+        (None, None) => {}
+    }
     println!(
         "event log: JetStream stream {} on {} (subjects ll.{}.evt.>)",
         options.stream, options.url, scenario.scenario.name
@@ -245,7 +280,9 @@ pub fn run_mesh(args: MeshArgs) -> anyhow::Result<ExitCode> {
             l.calls, l.p50_us, l.p99_us
         );
     }
-    println!("summary:   {}", out.join("summary.json").display());
+    if run.summary.is_some() {
+        println!("summary:   {}", out.join("summary.json").display());
+    }
     println!(
         "audit it:  ledgerloop audit {} --scenario {}",
         options.url, scenario.scenario.name

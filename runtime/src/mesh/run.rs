@@ -34,6 +34,10 @@ use crate::mesh::agent::AgentSettings;
 use crate::mesh::durability::{self, Durability};
 use crate::mesh::jetstream::{JetStreamLog, EVENTS_STREAM, OUTAGE_RETRY};
 use crate::mesh::metrics::{LatencySummary, MeteredLog, Metrics};
+use crate::mesh::world::server::{
+    refresh, serve_world, start_ingest, start_predictions, Ingest, IngestStats, ServedPolicy,
+    SharedServing,
+};
 use crate::step::Role;
 
 /// Object holding a finished run's summary in the `runs` store.
@@ -64,6 +68,19 @@ pub struct MeshOptions {
     pub agents: AgentMode,
     /// Set (by a signal handler) to stop the run at the next simulated hour.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Where the world runs.
+    pub world: WorldSource,
+}
+
+/// Where the simulated world of a mesh run lives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WorldSource {
+    /// In the mesh process (the simulator drives the host directly).
+    #[default]
+    InProcess,
+    /// In a `ledgerloop devices` process, over NATS (telemetry, world requests,
+    /// predictions).
+    Nats,
 }
 
 /// Where the six agents of a mesh run live.
@@ -93,6 +110,7 @@ impl MeshOptions {
             agent_password_dir: None,
             agents: AgentMode::Actors,
             stop: None,
+            world: WorldSource::InProcess,
         }
     }
 }
@@ -184,8 +202,11 @@ pub async fn open_log(
 /// What a mesh run produced.
 #[derive(Debug)]
 pub struct MeshRun {
-    /// The simulator's summary (as `ledgerloop sim` writes it).
-    pub summary: Summary,
+    /// The simulator's summary (as `ledgerloop sim` writes it); `None` when the world
+    /// ran in a `devices` process (which writes it).
+    pub summary: Option<Summary>,
+    /// The telemetry ingest's counts, when the world ran in a `devices` process.
+    pub telemetry: Option<IngestStats>,
     /// What the durability check saw.
     pub durability: Durability,
     /// Blobs mirrored to the object store.
@@ -253,6 +274,8 @@ pub fn run(
         .with_metrics(metrics.clone());
         host.use_remote_agents(Box::new(remote));
     }
+    let serving = SharedServing::default();
+    let predictions = runtime.block_on(start_predictions(&client, &name, serving.clone()))?;
     let mut policy = MeshPolicy {
         host,
         mirror,
@@ -260,32 +283,65 @@ pub fn run(
         out: out.to_path_buf(),
         mirrored,
         stop: options.stop.clone(),
+        serving: serving.clone(),
         last_route: None,
         failure: None,
         metrics,
     };
+    let ingest = Ingest::default();
+    let ingest_task = match options.world {
+        WorldSource::Nats => {
+            Some(runtime.block_on(start_ingest(&client, &name, ingest.clone()))?)
+        }
+        WorldSource::InProcess => None,
+    };
+    let handle = runtime.handle().clone();
     let summary = std::thread::scope(|scope| {
         scope
-            .spawn(|| {
-                ledgerloop_sim::run::run_with_log(scenario, overrides, &mut policy, out, shared)
+            .spawn(|| match options.world {
+                WorldSource::InProcess => {
+                    ledgerloop_sim::run::run_with_log(scenario, overrides, &mut policy, out, shared)
+                        .map(Some)
+                        .map_err(Error::from)
+                }
+                WorldSource::Nats => {
+                    let stop = options.stop.as_deref();
+                    serve_world(
+                        &handle,
+                        &client,
+                        &name,
+                        &mut policy,
+                        &ingest,
+                        &serving,
+                        stop,
+                    )
+                    .map(|()| None)
+                }
             })
             .join()
             .map_err(|_| Error::Mesh {
                 reason: "the host thread panicked".into(),
             })
     })?;
+    predictions.abort();
+    if let Some(task) = ingest_task {
+        task.abort();
+    }
     let agent_restarts = agents.stop(&runtime)?;
-    let summary = summary?;
     if let Some(e) = policy.failure.take() {
         return Err(e);
     }
+    let summary = summary?;
     policy.mirror_new()?;
-    let summary_path = out.join(SUMMARY_OBJECT);
-    let summary_bytes = std::fs::read(&summary_path).map_err(io(&summary_path))?;
-    retry_outage(|| runtime.block_on(policy.mirror.put_summary(&summary_bytes)))?;
+    if summary.is_some() {
+        let summary_path = out.join(SUMMARY_OBJECT);
+        let summary_bytes = std::fs::read(&summary_path).map_err(io(&summary_path))?;
+        retry_outage(|| runtime.block_on(policy.mirror.put_summary(&summary_bytes)))?;
+    }
     let blobs_mirrored = policy.mirrored.lock().map_or(0, |m| m.len());
     Ok(MeshRun {
         summary,
+        telemetry: (options.world == WorldSource::Nats).then(|| ingest.stats()),
         durability,
         blobs_mirrored,
         agent_restarts,
@@ -583,6 +639,7 @@ struct MeshPolicy {
     out: PathBuf,
     mirrored: Mirrored,
     stop: Option<Arc<AtomicBool>>,
+    serving: SharedServing,
     last_route: Option<ServingRoute>,
     failure: Option<Error>,
     metrics: Metrics,
@@ -659,6 +716,12 @@ impl MeshPolicy {
     }
 }
 
+impl ServedPolicy for MeshPolicy {
+    fn versions(&self) -> Vec<String> {
+        self.host.model_versions()
+    }
+}
+
 impl Policy for MeshPolicy {
     fn name(&self) -> &str {
         self.host.name()
@@ -666,6 +729,7 @@ impl Policy for MeshPolicy {
 
     fn start(&mut self, start: &PolicyStart<'_>) -> ledgerloop_sim::Result<()> {
         self.host.start(start)?;
+        refresh(self, &self.serving);
         let result = self.publish_route(0);
         self.keep(result)
     }
@@ -706,6 +770,7 @@ impl Policy for MeshPolicy {
             return self.keep(stopped);
         }
         self.host.observe(batch, requests)?;
+        refresh(self, &self.serving);
         let result = self.publish_route(hour);
         self.keep(result)
     }

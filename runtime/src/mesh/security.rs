@@ -57,6 +57,9 @@ pub fn users(scenario: &str) -> Vec<User> {
             subjects::labels(scenario),
             subjects::feedback(scenario),
             subjects::predict(scenario),
+            subjects::world(scenario),
+            // The world's own facts (scenario start, day summaries).
+            evt("world"),
         ],
     ));
     out.push(user(

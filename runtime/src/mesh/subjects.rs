@@ -8,6 +8,7 @@
 //! | `ll.<scenario>.evt.<stream>` | the stream's owner only (JetStream stream `LL_EVENTS`) | every agent that needs it |
 //! | `ll.<scenario>.in.<role>` | the host (request/reply: one agent call each) | that agent (queue group `agents`) |
 //! | `ll.<scenario>.cmd.<role>` | operators (`approve`, `rollback`) | that agent |
+//! | `ll.<scenario>.world` | devices (request/reply: hour closed, labels, outcomes, day end) | the mesh host |
 //! | `ll.<scenario>.predict` | clients (request/reply) | the serving route (champion / canary) |
 //! | `ll.<scenario>.alerts` | agents | operators |
 //!
@@ -52,6 +53,11 @@ pub fn agent_inputs(scenario: &str, role: &str) -> String {
 /// Operator commands for one role.
 pub fn commands(scenario: &str, role: &str) -> String {
     format!("ll.{scenario}.cmd.{role}")
+}
+
+/// Requests of the devices to the host (hour closed, labels, outcomes, day end).
+pub fn world(scenario: &str) -> String {
+    format!("ll.{scenario}.world")
 }
 
 /// Prediction requests.
