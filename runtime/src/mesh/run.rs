@@ -720,6 +720,11 @@ impl ServedPolicy for MeshPolicy {
     fn versions(&self) -> Vec<String> {
         self.host.model_versions()
     }
+
+    fn feature_names(&self) -> Vec<String> {
+        let features = &self.host.config().perceiver.features;
+        features.iter().map(|f| f.name.clone()).collect()
+    }
 }
 
 impl Policy for MeshPolicy {

@@ -177,6 +177,9 @@ impl WorldStart {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "call", rename_all = "snake_case")]
 pub enum WorldCall {
+    /// The devices are here; answered once the host is ready (nothing is written
+    /// before, so the host can check that the log is empty).
+    Hello,
     /// The run starts (the warm-up set is in the `runs` object store under `object`).
     Start {
         /// Object holding the JSON of a [`WorldStart`].

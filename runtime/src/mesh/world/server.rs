@@ -36,6 +36,9 @@ const TELEMETRY_WAIT: Duration = Duration::from_secs(5);
 pub trait ServedPolicy: Policy {
     /// Every model version the host holds.
     fn versions(&self) -> Vec<String>;
+
+    /// The world's columns in order (empty for text worlds).
+    fn feature_names(&self) -> Vec<String>;
 }
 
 /// What the prediction service answers from: the route and the host's models.
@@ -43,6 +46,7 @@ pub trait ServedPolicy: Policy {
 pub struct Serving {
     route: Option<ServingRoute>,
     models: BTreeMap<String, Arc<dyn Classifier>>,
+    feature_names: Vec<String>,
 }
 
 /// Shared between the host thread (which updates it after every world call) and the
@@ -72,12 +76,27 @@ struct Buffer {
 }
 
 /// Telemetry waiting for its hour to close.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Ingest {
     buffer: Arc<(Mutex<Buffer>, Condvar)>,
+    max_rows: usize,
+}
+
+impl Default for Ingest {
+    fn default() -> Self {
+        Self::with_capacity(MAX_BUFFERED_ROWS)
+    }
 }
 
 impl Ingest {
+    /// An ingest holding at most `max_rows` rows.
+    pub fn with_capacity(max_rows: usize) -> Self {
+        Self {
+            buffer: Arc::default(),
+            max_rows,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Buffer> {
         self.buffer.0.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -86,17 +105,27 @@ impl Ingest {
     pub fn take(&self, part: TelemetryPart) {
         let mut buffer = self.lock();
         let rows = part.rows.len();
-        if buffer.rows + rows > MAX_BUFFERED_ROWS {
+        let stored = buffer
+            .hours
+            .get(&part.hour)
+            .is_some_and(|h| h.contains_key(&part.part));
+        if stored {
+            // A part sent again after the host asked for it, which had arrived after all.
+            return;
+        }
+        if buffer.rows + rows > self.max_rows {
             buffer.stats.dropped_parts += 1;
             return;
         }
-        let hour = buffer.hours.entry(part.hour).or_default();
-        if hour.insert(part.part, part).is_none() {
-            buffer.rows += rows;
-            buffer.stats.parts += 1;
-            buffer.stats.rows += rows as u64;
-            buffer.stats.peak_rows = buffer.stats.peak_rows.max(buffer.rows as u64);
-        }
+        buffer
+            .hours
+            .entry(part.hour)
+            .or_default()
+            .insert(part.part, part);
+        buffer.rows += rows;
+        buffer.stats.parts += 1;
+        buffer.stats.rows += rows as u64;
+        buffer.stats.peak_rows = buffer.stats.peak_rows.max(buffer.rows as u64);
         drop(buffer);
         self.buffer.1.notify_all();
     }
@@ -109,7 +138,16 @@ impl Ingest {
     /// Waits (up to [`TELEMETRY_WAIT`]) for parts `0..parts` of `hour`; returns them in
     /// part order, or the indices still missing.
     fn collect(&self, hour: u64, parts: u32) -> std::result::Result<Vec<TelemetryPart>, Vec<u32>> {
-        let deadline = Instant::now() + TELEMETRY_WAIT;
+        self.collect_within(hour, parts, TELEMETRY_WAIT)
+    }
+
+    fn collect_within(
+        &self,
+        hour: u64,
+        parts: u32,
+        wait: Duration,
+    ) -> std::result::Result<Vec<TelemetryPart>, Vec<u32>> {
+        let deadline = Instant::now() + wait;
         let mut buffer = self.lock();
         loop {
             let have = buffer.hours.get(&hour).map_or(0, BTreeMap::len);
@@ -223,6 +261,17 @@ fn predict(serving: &SharedServing, payload: &[u8]) -> PredictReply {
         Ok(_) => return refuse("one key per row is needed to route".into()),
         Err(e) => return refuse(e.to_string()),
     };
+    if let (WireInputs::Tabular { n_features, .. }, false) =
+        (&request.inputs, serving.feature_names.is_empty())
+    {
+        if *n_features != serving.feature_names.len() {
+            return refuse(format!(
+                "{n_features} features given; this world takes {}: {}",
+                serving.feature_names.len(),
+                serving.feature_names.join(", ")
+            ));
+        }
+    }
     let mut classes = vec![0u32; versions.len()];
     let mut by_version: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
     for (i, v) in versions.iter().enumerate() {
@@ -334,9 +383,14 @@ pub fn refresh(policy: &dyn ServedPolicy, serving: &SharedServing) {
             models.insert(version, model);
         }
     }
+    if models.is_empty() {
+        // Not started: no model to serve yet.
+        return;
+    }
     let mut serving = serving.write().unwrap_or_else(|p| p.into_inner());
     serving.route = Some(policy.route().clone());
     serving.models = models;
+    serving.feature_names = policy.feature_names();
 }
 
 /// What handling a world call needs besides the policy.
@@ -406,7 +460,7 @@ impl World<'_> {
                     route: policy.route().clone(),
                 })
             }
-            WorldCall::Finish => Ok(done(policy)),
+            WorldCall::Hello | WorldCall::Finish => Ok(done(policy)),
         }
     }
 }
@@ -537,4 +591,84 @@ fn assemble(
         Inputs::Text { texts }
     };
     Ok((keys, inputs, slices))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(hour: u64, part: u32, rows: &[u32]) -> TelemetryPart {
+        TelemetryPart {
+            hour,
+            part,
+            shard: 0,
+            rows: rows.to_vec(),
+            keys: rows.iter().map(|r| u64::from(*r) * 10).collect(),
+            slices: vec![0; rows.len()],
+            inputs: WireInputs::Tabular {
+                n_features: 1,
+                values: rows.iter().map(|r| *r as f32).collect(),
+            },
+        }
+    }
+
+    /// A full buffer drops a part instead of growing; closing the hour names it as
+    /// missing, and once sent again the hour assembles in row order.
+    #[test]
+    fn a_full_buffer_drops_and_the_hour_asks_again() {
+        let ingest = Ingest::with_capacity(3);
+        ingest.take(part(5, 1, &[1, 3]));
+        ingest.take(part(5, 0, &[0, 2]));
+        assert_eq!(ingest.stats().dropped_parts, 1);
+        assert_eq!(ingest.stats().peak_rows, 2);
+        let missing = ingest
+            .collect_within(5, 2, Duration::from_millis(10))
+            .unwrap_err();
+        assert_eq!(missing, vec![0]);
+        ingest.take(part(5, 1, &[1, 3]));
+        ingest.take(part(5, 0, &[0, 2]));
+        assert_eq!(ingest.stats().dropped_parts, 2);
+        let missing = ingest
+            .collect_within(5, 2, Duration::from_millis(10))
+            .unwrap_err();
+        assert_eq!(
+            missing,
+            vec![0],
+            "the duplicate of part 1 is not stored twice"
+        );
+        let ingest = Ingest::with_capacity(4);
+        ingest.take(part(5, 1, &[1, 3]));
+        ingest.take(part(5, 0, &[0, 2]));
+        let parts = ingest
+            .collect_within(5, 2, Duration::from_millis(10))
+            .unwrap();
+        let (keys, inputs, _) = assemble(5, 4, 1, parts).unwrap();
+        assert_eq!(keys, vec![0, 10, 20, 30]);
+        assert_eq!(
+            inputs,
+            Inputs::Tabular {
+                n_features: 1,
+                values: vec![0.0, 1.0, 2.0, 3.0]
+            }
+        );
+    }
+
+    /// An hour with a row twice, a row missing or a row out of range is refused.
+    #[test]
+    fn assembly_refuses_duplicate_missing_and_stray_rows() {
+        let twice = assemble(1, 3, 1, vec![part(1, 0, &[0, 1]), part(1, 1, &[1, 2])]);
+        assert!(twice
+            .unwrap_err()
+            .to_string()
+            .contains("row 1 arrived twice"));
+        let missing = assemble(1, 3, 1, vec![part(1, 0, &[0, 2])]);
+        assert!(missing
+            .unwrap_err()
+            .to_string()
+            .contains("row 1 never arrived"));
+        let stray = assemble(1, 2, 1, vec![part(1, 0, &[0, 1, 2])]);
+        assert!(stray.unwrap_err().to_string().contains("beyond"));
+        let wrong_width = assemble(1, 2, 3, vec![part(1, 0, &[0, 1])]);
+        assert!(wrong_width.is_err());
+    }
 }
