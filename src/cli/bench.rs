@@ -65,6 +65,21 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Publish telemetry as the devices do (sharded, batched) and take it in through the
+    /// Perceiver ingest until each hour is assembled, beside a raw subscriber.
+    #[command(after_help = TELEMETRY_EXAMPLES)]
+    Telemetry {
+        /// Server URL.
+        #[arg(long = "nats", value_name = "URL")]
+        url: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        readings: u64,
+        /// Readings per message (the devices send 500).
+        #[arg(long, default_value_t = ledgerloop_runtime::mesh::world::MAX_ROWS_PER_MESSAGE)]
+        per_message: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the ONT world (static, served and oracle arms) over a fleet and time it;
     /// reports readings/s and peak memory.
     #[command(after_help = SIM_EXAMPLES)]
@@ -88,6 +103,12 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             batch,
             json,
         } => bench_jetstream(&url, events, batch, json),
+        BenchCommand::Telemetry {
+            url,
+            readings,
+            per_message,
+            json,
+        } => bench_telemetry(&url, readings, per_message, json),
         BenchCommand::Sim {
             devices,
             days,
@@ -169,6 +190,57 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Examples of `ledgerloop bench telemetry`.
+const TELEMETRY_EXAMPLES: &str = "\
+Examples:
+  ledgerloop bench telemetry --nats nats://127.0.0.1:4222
+  # Unbatched: one reading per message.
+  ledgerloop bench telemetry --nats nats://127.0.0.1:4222 --readings 200000 --per-message 1";
+
+fn bench_telemetry(
+    url: &str,
+    readings: u64,
+    per_message: usize,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        readings > 0
+            && (1..=ledgerloop_runtime::mesh::world::MAX_ROWS_PER_MESSAGE * 10)
+                .contains(&per_message),
+        "--readings must be > 0 and --per-message 1..={}",
+        ledgerloop_runtime::mesh::world::MAX_ROWS_PER_MESSAGE * 10
+    );
+    let options = ledgerloop_runtime::mesh::run::MeshOptions::new(url);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let r = runtime
+        .block_on(ledgerloop_runtime::mesh::world::bench::bench_telemetry(
+            &options,
+            readings,
+            per_message,
+        ))
+        .with_context(|| format!("benchmarking telemetry on {url}"))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "telemetry benchmark on NATS {} ({} readings, {} per message)",
+        r.server_version, r.readings, r.readings_per_message
+    );
+    println!(
+        "  raw subscriber          : {:>10.0} msgs/s",
+        r.raw_msgs_per_s
+    );
+    println!(
+        "  Perceiver ingest        : {:>10.0} readings/s ({:.0} msgs/s), at most {} readings held",
+        r.ingest_readings_per_s, r.ingest_msgs_per_s, r.ingest_peak_rows
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn bench_jetstream(url: &str, events: u64, batch: usize, json: bool) -> anyhow::Result<ExitCode> {

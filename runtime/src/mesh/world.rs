@@ -18,8 +18,10 @@
 //! `ledgerloop sim`, event for event.
 //!
 //! * `world/devices.rs`: the devices' side, a `Policy` that forwards over NATS;
-//! * `world/server.rs`: the host's side: telemetry ingest, world calls, predictions.
+//! * `world/server.rs`: the host's side: telemetry ingest, world calls, predictions;
+//! * `world/bench.rs`: `ledgerloop bench telemetry`.
 
+pub mod bench;
 pub mod devices;
 pub mod server;
 

@@ -130,6 +130,22 @@ impl Ingest {
         self.buffer.1.notify_all();
     }
 
+    /// Closes `hour` as the host does (waits for its `parts`, puts the rows back in
+    /// order); returns the rows assembled. For benchmarks and tests.
+    pub fn assemble_hour(
+        &self,
+        hour: u64,
+        rows: u32,
+        n_features: usize,
+        parts: u32,
+    ) -> Result<usize> {
+        let taken = self.collect(hour, parts).map_err(|missing| Error::Mesh {
+            reason: format!("hour {hour}: {} parts never arrived", missing.len()),
+        })?;
+        let (keys, _, _) = assemble(hour, rows, n_features, taken)?;
+        Ok(keys.len())
+    }
+
     /// The counts so far.
     pub fn stats(&self) -> IngestStats {
         self.lock().stats
