@@ -12,6 +12,7 @@ pub mod devices;
 pub mod log;
 pub mod logging;
 pub mod mesh;
+pub mod operator;
 pub mod progress;
 pub mod report;
 pub mod sim;
@@ -80,6 +81,12 @@ pub enum Command {
     /// Ask a running mesh's served model (champion or canary, by device) for a class.
     #[command(after_help = devices::PREDICT_EXAMPLES)]
     Predict(devices::PredictArgs),
+    /// Roll a running mesh back to its previous champion (applied at its next hour).
+    #[command(after_help = operator::EXAMPLES)]
+    Rollback(operator::OperatorArgs),
+    /// Approve a running mesh's canary for promotion (applied at its next hour).
+    #[command(after_help = operator::EXAMPLES)]
+    Approve(operator::OperatorArgs),
     /// Run one agent of a mesh in this process (a supervised actor fed from
     /// `ll.<scenario>.in.<role>`), rebuilt from the JetStream log.
     #[command(after_help = agent::EXAMPLES)]
@@ -129,6 +136,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mesh(args) => mesh::run_mesh(args),
         Command::MeshConfig(args) => mesh::run_mesh_config(args),
         Command::Agent(args) => agent::run(args),
+        Command::Rollback(args) => {
+            operator::run(ledgerloop_runtime::host::OperatorAction::Rollback, args)
+        }
+        Command::Approve(args) => {
+            operator::run(ledgerloop_runtime::host::OperatorAction::Approve, args)
+        }
         Command::Devices(args) => devices::run_devices_command(args),
         Command::Predict(args) => devices::run_predict(args),
         Command::Status(args) => mesh::run_status(args),

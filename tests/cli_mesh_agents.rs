@@ -162,8 +162,9 @@ fn killed_agent_processes_restart_without_repeating_decisions() {
     assert!(text(&audit).contains("mismatches: 0"), "{}", text(&audit));
 }
 
-/// SIGTERM stops a lone agent cleanly (exit 0), and stops a mesh after the current
-/// simulated hour with exit code 143 and a log that audits with no mismatch.
+/// SIGTERM stops a lone agent cleanly (exit 0); `rollback` and `approve` reach a running
+/// mesh and land in its log; SIGTERM stops the mesh before its next simulated hour with
+/// exit code 143 and a log that audits with no mismatch.
 #[test]
 fn sigterm_stops_an_agent_and_a_mesh_cleanly() {
     let server = NatsServer::start().expect("nats-server");
@@ -196,6 +197,24 @@ fn sigterm_stops_an_agent_and_a_mesh_cleanly() {
     ]);
     let mesh = spawn(&args);
     wait_for_batches(&url, 200);
+    // Operator commands reach the running mesh and are applied at its next hour.
+    let operator = |action: &str| {
+        ledgerloop(&[
+            action,
+            "--nats",
+            &url,
+            "--scenario",
+            "ont-offline",
+            "--operator",
+            "alice",
+        ])
+    };
+    let rollback = operator("rollback");
+    assert!(rollback.status.success(), "{}", text(&rollback));
+    assert!(text(&rollback).starts_with("hour "), "{}", text(&rollback));
+    let approve = operator("approve");
+    assert!(approve.status.success(), "{}", text(&approve));
+    assert!(text(&approve).contains("alice"), "{}", text(&approve));
     signal(&mesh.id().to_string(), "-TERM");
     let run = wait_with_timeout(mesh);
     let said = text(&run);
@@ -204,6 +223,23 @@ fn sigterm_stops_an_agent_and_a_mesh_cleanly() {
     let audit = ledgerloop(&["audit", &url, "--scenario", "ont-offline"]);
     assert!(audit.status.success(), "{}", text(&audit));
     assert!(text(&audit).contains("mismatches: 0"), "{}", text(&audit));
+    let copy = dir.path().join("copy");
+    let export = ledgerloop(&[
+        "log",
+        "export",
+        "--from",
+        &url,
+        "--scenario",
+        "ont-offline",
+        "--to",
+        copy.to_str().expect("utf-8"),
+    ]);
+    assert!(export.status.success(), "{}", text(&export));
+    let events = jsonl(&copy.join("log"));
+    assert!(
+        events.lines().filter(|l| l.contains("alice")).count() >= 2,
+        "both commands are in the log"
+    );
 }
 
 /// Waits until the server has had time to register the agent's subscription: the

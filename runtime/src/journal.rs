@@ -90,9 +90,7 @@ impl Journal {
     }
 
     fn next_id(&mut self, time: DateTime<Utc>) -> Uuid {
-        let mut random = [0u8; 10];
-        self.ids.fill_bytes(&mut random);
-        ids::deterministic_v7(time, random)
+        draw_id(&mut self.ids, time)
     }
 
     /// Appends facts to `stream` as `actor` at `hour`, each caused by `cause`; returns ids.
@@ -189,29 +187,39 @@ impl Journal {
                 "agent decided"
             );
         }
-        self.acknowledge_call(header.record_id, &ids);
+        self.acknowledge_call(&header, &ids);
         Ok((header.record_id, ids))
     }
 
     /// Everything about a call of `role` at `hour` but its input and decisions: the
     /// record's id (drawn from the journal's ids), time, cause and correlation. An agent
     /// in another process builds the same batch from it ([`call_batch`]).
-    pub fn call_header(&mut self, role: Role, hour: u64, cause: Option<Uuid>) -> CallHeader {
+    ///
+    /// The record id is the journal's next id, but it is only taken (the id sequence
+    /// advanced) by [`Journal::acknowledge_call`]: a call that fails (a refusal) uses no
+    /// id, wherever the agent runs, so the ids that follow do not depend on it.
+    pub fn call_header(&self, role: Role, hour: u64, cause: Option<Uuid>) -> CallHeader {
         let time = self.clock.time_of(hour);
+        let mut ids = self.ids.clone();
         CallHeader {
             role,
             hour,
             time,
-            record_id: self.next_id(time),
+            record_id: draw_id(&mut ids, time),
             cause,
             correlation: self.correlation,
         }
     }
 
     /// Notes that a call's record and decisions were stored (by this host or by the
-    /// agent's own process).
-    pub fn acknowledge_call(&mut self, record_id: Uuid, decisions: &[Uuid]) {
-        self.acknowledged.push(record_id);
+    /// agent's own process), taking the record's id from the id sequence.
+    pub fn acknowledge_call(&mut self, header: &CallHeader, decisions: &[Uuid]) {
+        let taken = self.next_id(header.time);
+        assert_eq!(
+            taken, header.record_id,
+            "a call header was used after another id was drawn"
+        );
+        self.acknowledged.push(header.record_id);
         self.acknowledged.extend_from_slice(decisions);
     }
 
@@ -282,6 +290,12 @@ impl Journal {
         record.blob_bytes = bytes.len() as u64;
         Ok(())
     }
+}
+
+fn draw_id(ids: &mut SimRng, time: DateTime<Utc>) -> Uuid {
+    let mut random = [0u8; 10];
+    ids.fill_bytes(&mut random);
+    ids::deterministic_v7(time, random)
 }
 
 /// What identifies one agent call apart from its input and decisions.

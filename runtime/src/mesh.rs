@@ -10,6 +10,8 @@
 //! - [`bench`]: the figures of `ledgerloop bench jetstream`;
 //! - [`export`]: copying a JetStream log into an embedded log for offline audit;
 //! - [`metrics`]: Prometheus text on `--metrics ADDR`, counted from what is appended;
+//! - [`operator`]: `rollback` / `approve` sent to a running mesh, applied at the next
+//!   simulated hour;
 //! - [`run`]: a governed run with JetStream as the log of record, inputs and weights in
 //!   the object store and the serving route in a key-value bucket;
 //! - [`world`]: a run split over NATS: `ledgerloop devices` runs the world, the mesh
@@ -25,6 +27,7 @@ pub mod durability;
 pub mod export;
 pub mod jetstream;
 pub mod metrics;
+pub mod operator;
 pub mod run;
 pub mod security;
 pub mod subjects;

@@ -139,7 +139,7 @@ impl GovernedPolicy {
         let events: Vec<Event> = decisions.iter().map(|(_, e)| e.clone()).collect();
         fold_call(&mut self.states, role, carried, &events);
         let ids: Vec<Uuid> = decisions.iter().map(|(id, _)| *id).collect();
-        self.journal.acknowledge_call(header.record_id, &ids);
+        self.journal.acknowledge_call(&header, &ids);
         self.handled.entry(role).or_default().insert(key);
         Ok(decisions)
     }

@@ -44,6 +44,49 @@ pub struct CallFailure {
     /// Worth retrying (the log or the server failed, the agent restarts); `false` when
     /// the call itself is refused and would be refused again.
     pub retry: bool,
+    /// The decider refused the request under its policy (nothing was decided).
+    #[serde(default)]
+    pub refused: Option<Refusal>,
+}
+
+/// A decider's refusal, carried back to the host as it was raised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// The model or command refused.
+    pub subject: String,
+    /// Which rule forbids it.
+    pub reason: String,
+}
+
+impl Refusal {
+    /// The refusal inside a decider's error, if that is what it is.
+    pub fn of(e: &Error) -> Option<Refusal> {
+        match e {
+            Error::Agent {
+                source:
+                    ledgerloop_agents::Error::Refused {
+                        subject, reason, ..
+                    },
+                ..
+            } => Some(Refusal {
+                subject: subject.clone(),
+                reason: reason.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The error the host would have seen from a local call of `role`.
+    pub fn error(&self, role: Role) -> Error {
+        Error::Agent {
+            agent: role.name(),
+            source: ledgerloop_agents::Error::Refused {
+                component: role.name(),
+                subject: self.subject.clone(),
+                reason: self.reason.clone(),
+            },
+        }
+    }
 }
 
 /// What an agent sends back for one call.
@@ -57,6 +100,10 @@ pub enum Failed {
     /// Failed after the state changed (or the log could not be written): the agent's
     /// state may be ahead of its stream, so it must restart and rebuild from the log.
     Poisoned(Error),
+    /// The decider refused the input (a policy refusal, an invalid input): the same call
+    /// would fail again, so it is not retried; the agent still rebuilds, in case the
+    /// decider changed its state before refusing.
+    Decider(Error),
 }
 
 /// An agent's state, rebuilt from the log, and what it needs to take calls.
@@ -169,7 +216,7 @@ impl AgentCore {
         let (input, hour) = self.input_of(call).await?;
         let agents = self.agents().await.map_err(Failed::Poisoned)?.clone();
         let decisions =
-            apply(&agents, &mut self.states, self.role, hour, &input).map_err(Failed::Poisoned)?;
+            apply(&agents, &mut self.states, self.role, hour, &input).map_err(Failed::Decider)?;
         self.append(call, &decisions)
             .await
             .map_err(Failed::Poisoned)?;

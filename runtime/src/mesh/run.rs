@@ -26,7 +26,7 @@ use tokio::io::AsyncReadExt as _;
 
 use crate::config::GovernedConfig;
 use crate::error::{io, nats, Error, Result};
-use crate::host::{CallObserver, GovernedPolicy, ARTIFACTS_DIR, INPUTS_DIR};
+use crate::host::{CallObserver, GovernedPolicy, OperatorAction, ARTIFACTS_DIR, INPUTS_DIR};
 use crate::mesh::agent::actor::serve;
 use crate::mesh::agent::client::{Mirrored, NatsAgents};
 use crate::mesh::agent::processes::{AgentProcesses, ProcessSpec};
@@ -34,6 +34,7 @@ use crate::mesh::agent::AgentSettings;
 use crate::mesh::durability::{self, Durability};
 use crate::mesh::jetstream::{JetStreamLog, EVENTS_STREAM, OUTAGE_RETRY};
 use crate::mesh::metrics::{LatencySummary, MeteredLog, Metrics};
+use crate::mesh::operator::{start_commands, OperatorReply, OperatorRequest, PendingCommand};
 use crate::mesh::world::server::{
     refresh, serve_world, start_ingest, start_predictions, Ingest, IngestStats, ServedPolicy,
     SharedServing,
@@ -276,6 +277,7 @@ pub fn run(
     }
     let serving = SharedServing::default();
     let predictions = runtime.block_on(start_predictions(&client, &name, serving.clone()))?;
+    let (commands_task, commands) = runtime.block_on(start_commands(&client, &name))?;
     let mut policy = MeshPolicy {
         host,
         mirror,
@@ -284,6 +286,8 @@ pub fn run(
         mirrored,
         stop: options.stop.clone(),
         serving: serving.clone(),
+        commands,
+        client: client.clone(),
         last_route: None,
         failure: None,
         metrics,
@@ -324,6 +328,7 @@ pub fn run(
             })
     })?;
     predictions.abort();
+    commands_task.abort();
     if let Some(task) = ingest_task {
         task.abort();
     }
@@ -640,6 +645,8 @@ struct MeshPolicy {
     mirrored: Mirrored,
     stop: Option<Arc<AtomicBool>>,
     serving: SharedServing,
+    commands: std::sync::mpsc::Receiver<PendingCommand>,
+    client: async_nats::Client,
     last_route: Option<ServingRoute>,
     failure: Option<Error>,
     metrics: Metrics,
@@ -676,6 +683,52 @@ impl MeshPolicy {
             }
         }
         Ok(())
+    }
+
+    /// Applies the operator commands that arrived since the last hour, in arrival
+    /// order, and answers each.
+    fn apply_commands(&mut self, hour: u64) -> Result<()> {
+        while let Ok(pending) = self.commands.try_recv() {
+            let outcome = self.apply_command(hour, &pending.request)?;
+            tracing::info!(hour, operator = %pending.request.operator, %outcome, "operator command applied");
+            let answer = OperatorReply {
+                hour: Some(hour),
+                outcome,
+                champion: self.host.route().champion.clone(),
+            };
+            if let Some(reply) = pending.reply {
+                let bytes = serde_json::to_vec(&answer)?;
+                let (client, runtime) = (&self.client, &self.runtime);
+                let _ = runtime.block_on(client.publish(reply, bytes.into()));
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_command(&mut self, hour: u64, request: &OperatorRequest) -> Result<String> {
+        let operator = request.operator.as_str();
+        Ok(match request.action {
+            OperatorAction::Rollback => {
+                let before = self.host.route().champion.clone();
+                let decisions = self.host.rollback(hour, operator)?;
+                if decisions.is_empty() {
+                    format!("rollback refused (noted in the log); {before} still serves")
+                } else {
+                    let kinds: Vec<&str> = decisions.iter().map(|e| e.event_type()).collect();
+                    format!("rollback by {operator}: {}", kinds.join(", "))
+                }
+            }
+            OperatorAction::Approve => {
+                let canary = self.host.states().releaser.canary.as_ref();
+                let outcome = match (request.model_id.as_str(), canary) {
+                    ("", None) => format!("no canary is running: {operator}'s approval noted"),
+                    ("", Some(c)) => format!("{} approved by {operator}", c.model_id),
+                    (model, _) => format!("{model} approved by {operator}"),
+                };
+                self.host.approve(hour, &request.model_id, operator)?;
+                outcome
+            }
+        })
     }
 
     fn is_mirrored(&self, key: &str) -> bool {
@@ -774,6 +827,8 @@ impl Policy for MeshPolicy {
             });
             return self.keep(stopped);
         }
+        let commands = self.apply_commands(hour);
+        self.keep(commands)?;
         self.host.observe(batch, requests)?;
         refresh(self, &self.serving);
         let result = self.publish_route(hour);

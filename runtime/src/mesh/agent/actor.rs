@@ -17,7 +17,7 @@ use futures::StreamExt as _;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::watch;
 
-use super::{AgentCore, AgentResponse, AgentSettings, CallFailure, Failed};
+use super::{AgentCore, AgentResponse, AgentSettings, CallFailure, Failed, Refusal};
 use crate::error::{nats, Error, Result};
 use crate::host::AgentCall;
 use crate::mesh::subjects;
@@ -76,6 +76,10 @@ impl Actor for AgentActor {
                 // Failing the actor makes the supervisor rebuild it from the log.
                 Err(Box::new(e))
             }
+            Err(Failed::Decider(e)) => {
+                let _ = reply.send(Err(failure(&e, false)));
+                Err(Box::new(e))
+            }
         }
     }
 }
@@ -84,6 +88,7 @@ fn failure(e: &Error, retry: bool) -> CallFailure {
     CallFailure {
         reason: e.to_string(),
         retry,
+        refused: Refusal::of(e),
     }
 }
 
@@ -250,6 +255,7 @@ impl RunningAgent {
         let retry = |reason: String| CallFailure {
             reason,
             retry: true,
+            refused: None,
         };
         let wait = tokio::time::timeout(CALL_TIMEOUT, self.current.wait_for(Option::is_some));
         let actor = match wait.await {
@@ -317,6 +323,7 @@ pub async fn serve(
             Err(e) => Err(CallFailure {
                 reason: format!("not an agent call: {e}"),
                 retry: false,
+                refused: None,
             }),
         };
         if let Some(reply) = message.reply {

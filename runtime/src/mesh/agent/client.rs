@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::error::{io, Error, Result};
 use crate::host::{AgentCall, AgentReply, RemoteAgents, INPUTS_DIR};
 use crate::journal::call_batch;
-use crate::mesh::agent::AgentResponse;
+use crate::mesh::agent::{AgentResponse, CallFailure};
 use crate::mesh::metrics::Metrics;
 use crate::mesh::run::Mirror;
 use crate::mesh::subjects;
@@ -128,9 +128,10 @@ impl NatsAgents {
         match tokio::time::timeout(ATTEMPT_TIMEOUT, request).await {
             Ok(Ok(message)) => match serde_json::from_slice::<AgentResponse>(&message.payload) {
                 Ok(response) => Some(response),
-                Err(e) => Some(Err(crate::mesh::agent::CallFailure {
+                Err(e) => Some(Err(CallFailure {
                     reason: format!("unreadable answer: {e}"),
                     retry: false,
+                    refused: None,
                 })),
             },
             Ok(Err(e)) => {
@@ -164,6 +165,15 @@ impl RemoteAgents for NatsAgents {
                 Some(Ok(reply)) => {
                     self.count(call, &reply, started)?;
                     return Ok(reply);
+                }
+                Some(Err(CallFailure {
+                    refused: Some(refusal),
+                    ..
+                })) => {
+                    if let Some(metrics) = &self.metrics {
+                        metrics.set_mailbox_depth(role, 0);
+                    }
+                    return Err(refusal.error(call.header.role));
                 }
                 Some(Err(failure)) if !failure.retry => {
                     return Err(Error::Mesh {
