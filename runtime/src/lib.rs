@@ -11,8 +11,10 @@
 //!   served models;
 //! - [`workers`]: training, evaluation and distillation with `ledgerloop-models`;
 //! - [`host`]: [`host::GovernedPolicy`], the sim host, a simulator `Policy`;
-//! - [`mesh`]: the JetStream log backend, export, subjects, durability check and the
-//!   generated per-agent server config;
+//! - [`mesh`]: the same agents over NATS: JetStream log backend, each agent a
+//!   supervised ractor actor (or `ledgerloop agent` process) fed from its subject, the
+//!   world over NATS (`devices`), predictions, operator commands, export, subjects,
+//!   durability check, metrics and the generated per-agent server config;
 //! - [`audit`]: re-derives every decision of a log from its recorded inputs;
 //! - [`restore`]: rebuilds an agent's state from its recorded history (after a crash);
 //! - [`faults`], [`simtest`]: deterministic fault simulation over many seeds, with the
