@@ -7,7 +7,9 @@
 //! reported, or the policy's prior before any job reported) and against the compute
 //! left in the day's and the rolling week's budget. A gain too small to pay for the job
 //! is recorded as `not_worth_it` (noticed, not acted on); a job that would overrun the
-//! budget waits as `budget_exhausted` until the budget refills.
+//! budget waits as `budget_exhausted` until the budget refills. A job larger than a whole
+//! window's budget runs once nothing else was spent in the window, so a budget smaller
+//! than one job slows the loop down instead of stopping it.
 
 use std::collections::BTreeMap;
 
@@ -186,7 +188,11 @@ impl BudgetPolicy {
             .with(keys::SPENT_WEEK, spent_week);
         let worth = gain.is_none()
             || (g >= self.min_gain_points && per_hour >= self.min_gain_points_per_cpu_hour);
-        let fits = [left_day, left_week].iter().flatten().all(|l| cost <= *l);
+        // A job larger than a whole window's budget could never fit and would starve the
+        // loop: it may run alone, once nothing else was spent in that window.
+        let fits = |limit: f64, used: f64| limit <= 0.0 || cost <= limit - used || used <= 0.0;
+        let fits = fits(self.cpu_seconds_per_day, spent_day)
+            && fits(self.cpu_seconds_per_week, spent_week);
         let outcome = if !worth {
             Weighing::NotWorthIt
         } else if !fits {
@@ -281,6 +287,14 @@ mod tests {
             }
         );
         assert_eq!(cb.cpu_budget_left_week, Some(3.0));
+        // A job larger than the whole week may run alone in an empty window.
+        let empty = BTreeMap::new();
+        let spent = Spent {
+            by_day: &empty,
+            per_row: Some(0.01),
+        };
+        let (w, _, _) = tight().weigh(Some(5.0), 5000, 30, spent);
+        assert_eq!(w, Weighing::Go);
         // A week later the old charges have rolled out of the window.
         assert_eq!(week_spent(&by_day, 9), 0.0);
         charge(&mut by_day, 20, 1.0);
