@@ -90,7 +90,7 @@ pub fn costs_section(costs: &CostSummary, summary: &Summary) -> String {
         rows.push(("labels per point gained", number3(p.labels_per_point)));
     }
     for (reason, n) in &costs.deferred_by_reason {
-        rows.push((leak(reason), n.to_string()));
+        rows.push((deferral_label(reason), n.to_string()));
     }
     for (name, value) in rows {
         let _ = writeln!(
@@ -106,8 +106,8 @@ pub fn costs_section(costs: &CostSummary, summary: &Summary) -> String {
     s
 }
 
-/// The deferral rows name their reason; the label lives as long as the page text.
-fn leak(reason: &str) -> &'static str {
+/// The row label of the retrain deferrals of one reason.
+fn deferral_label(reason: &str) -> &'static str {
     match reason {
         "not_worth_it" => "retrains deferred: not worth it (noticed, not acted on)",
         "budget_exhausted" => "retrains deferred: budget exhausted",
