@@ -221,7 +221,11 @@ pub fn judge(
             None => {
                 raised = true;
                 events.push(detected(s, &model_id));
-                events.push(retrain(policy, s, &model_id, hour));
+                let mut request = retrain(policy, s, &model_id, hour);
+                if policy.estimate_gain {
+                    add_gain(&mut request, state, signals);
+                }
+                events.push(request);
             }
         }
     }
@@ -269,6 +273,40 @@ fn detected(s: &Signal, model_id: &str) -> Event {
         evidence: s.evidence.clone(),
         rule: s.rule.clone(),
     })
+}
+
+/// Writes the gain a retrain is expected to recover into a `RetrainRequested`: the
+/// online error increase of the champion over its baseline and the drop of the
+/// label-free accuracy estimate (CBPE) from its reference, in accuracy points, and the
+/// larger of the two (never below 0) as `gain.points`. The estimate comes from the
+/// performance signal of this input when there is one, else from the samples held.
+fn add_gain(request: &mut Event, state: &DriftJudgeState, signals: &[Signal]) {
+    let Event::RetrainRequested(r) = request else {
+        return;
+    };
+    let points = crate::trainer::budget::POINTS_PER_UNIT;
+    let error_increase = match (state.errors.baseline_rate(), state.errors.recent_rate()) {
+        (Some(b), Some(c)) => Some((c - b) * points),
+        _ => None,
+    };
+    let drop = signals
+        .iter()
+        .find(|s| s.kind == "performance")
+        .and_then(|s| s.evidence.get("statistic"))
+        .or_else(|| Some(state.reference.confidence()? - state.current.confidence()?))
+        .map(|d| d * points);
+    let mut gain: f64 = 0.0;
+    let mut evidence = std::mem::take(&mut r.evidence);
+    for (key, value) in [
+        ("gain.error_increase_points", error_increase),
+        ("gain.accuracy_drop_points", drop),
+    ] {
+        if let Some(v) = value.filter(|v| v.is_finite()) {
+            evidence = evidence.with(key, v);
+            gain = gain.max(v);
+        }
+    }
+    r.evidence = evidence.with(crate::trainer::budget::GAIN_KEY, gain);
 }
 
 fn retrain(policy: &DriftJudgePolicy, s: &Signal, model_id: &str, hour: u64) -> Event {

@@ -211,6 +211,9 @@ pub struct EvaluationReport {
     pub candidate_size_bytes: u64,
     /// Candidate mean per-prediction latency in microseconds.
     pub candidate_latency_us: f64,
+    /// What the evaluation cost (absent in logs written before costs were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spent: Option<ledgerloop_events::catalogue::Cost>,
 }
 
 impl EvaluationReport {

@@ -32,6 +32,8 @@ pub const MAX_ROWS_PER_INPUT: usize = 100_000;
 /// Serving versions whose feedback tallies are kept; the least recently updated is
 /// forgotten beyond this.
 pub const MAX_TRACKED_VERSIONS: usize = 32;
+/// Days in the rolling week of the weekly label budget.
+pub const WEEK_DAYS: u32 = 7;
 /// Hours per day, for the daily label budget.
 pub const HOURS_PER_DAY: u64 = 24;
 
@@ -132,6 +134,9 @@ pub struct PerceiverState {
     pub rows_clean: u64,
     /// Feedback tallies per serving version (at most `MAX_TRACKED_VERSIONS`).
     pub feedback: BTreeMap<String, VersionTally>,
+    /// Labels requested per day over the last week (for the weekly budget).
+    #[serde(default)]
+    pub labels_by_day: BTreeMap<u32, u64>,
 }
 
 impl PerceiverState {
@@ -142,6 +147,12 @@ impl PerceiverState {
         } else {
             0
         }
+    }
+
+    /// Labels requested in the rolling week that ends with `day`.
+    pub fn labels_used_in_week(&self, day: u32) -> u64 {
+        let first = day.saturating_sub(WEEK_DAYS - 1);
+        self.labels_by_day.range(first..=day).map(|(_, n)| n).sum()
     }
 }
 
@@ -251,6 +262,10 @@ fn evolve_labels(state: &mut PerceiverState, e: &LabelsRequested) {
         state.labels_used_today = state.labels_used_today.saturating_add(n);
     }
     state.labels_total = state.labels_total.saturating_add(n);
+    let entry = state.labels_by_day.entry(e.day).or_insert(0);
+    *entry = entry.saturating_add(n);
+    let keep_from = state.label_day.saturating_sub(WEEK_DAYS - 1);
+    state.labels_by_day.retain(|d, _| *d >= keep_from);
 }
 
 fn evolve_feedback(state: &mut PerceiverState, e: &FeedbackRecorded) {

@@ -15,18 +15,21 @@
 //! *before* calling `decide` with it, so `decide` sees the state including the input;
 //! the input itself supplies the hour, which most facts do not carry.
 
+pub mod budget;
 pub mod job;
 pub mod policy;
 mod state;
 
 use ledgerloop_events::catalogue::{
-    LabelsReceived, ModelTrained, PseudoLabelsAccepted, RetrainDeferred, RetrainRequested,
-    TrainingFailed, TrainingStarted,
+    CostBenefit, LabelsReceived, ModelTrained, PseudoLabelsAccepted, RetrainDeferred,
+    RetrainRequested, TrainingFailed, TrainingStarted,
 };
 use ledgerloop_events::{Event, Evidence};
 
 use crate::decider::Decider;
 use crate::error::{Error, Result};
+pub use budget::BudgetPolicy;
+use budget::{Spent, Weighing};
 pub use job::{job_seed, DatasetComposition, RowRange, TrainingJob};
 pub use policy::{FederatedPolicy, Severity, Strategy, TrainerPolicy};
 pub use state::{PendingRequest, RunningJob, TrainerState};
@@ -45,6 +48,14 @@ pub const REASON_JOB_RUNNING: &str = "job_running";
 pub const REASON_BACKOFF: &str = "backoff";
 /// Deferral: the last attempt failed; the request is dropped.
 pub const REASON_GAVE_UP: &str = "gave_up";
+/// Deferral: the estimated gain does not pay for the job; noticed, not acted on, and
+/// the request is dropped.
+pub const REASON_NOT_WORTH_IT: &str = "not_worth_it";
+/// Deferral: the job would overrun the compute budget; it waits for the budget.
+pub const REASON_BUDGET_EXHAUSTED: &str = "budget_exhausted";
+
+/// Both sides of a weighed decision and the evidence behind them.
+type Weighed = (CostBenefit, Evidence);
 
 /// What the Trainer reacts to. Facts are folded into the state before `decide` (see the
 /// module documentation); each variant carries the hour it arrived at.
@@ -163,10 +174,10 @@ impl Trainer {
         if pending.backoff_due {
             let failed = pending.failed_attempts;
             if failed >= p.max_attempts {
-                return Some(self.deferral(state, pending, REASON_GAVE_UP, hour, hour));
+                return Some(self.deferral(state, pending, REASON_GAVE_UP, hour, hour, None));
             }
             let until = hour.saturating_add(p.backoff_after(failed));
-            return Some(self.deferral(state, pending, REASON_BACKOFF, hour, until));
+            return Some(self.deferral(state, pending, REASON_BACKOFF, hour, until, None));
         }
         let cooldown_end = state
             .last_start_hour
@@ -180,12 +191,51 @@ impl Trainer {
         } else if state.fresh_labels() < p.min_fresh_labels {
             (REASON_TOO_FEW_LABELS, hour)
         } else {
-            return Some(self.start(state, pending, hour));
+            return self.weighed_step(state, pending, hour);
         };
         if pending.deferred.as_deref() == Some(reason) {
             return None;
         }
-        Some(self.deferral(state, pending, reason, hour, until))
+        Some(self.deferral(state, pending, reason, hour, until, None))
+    }
+
+    /// A request that may start a job: without a budget it starts; with one, it starts
+    /// only when the gain is worth the cost and the cost fits the budget left.
+    fn weighed_step(
+        &self,
+        state: &TrainerState,
+        pending: &PendingRequest,
+        hour: u64,
+    ) -> Option<Event> {
+        let Some(budget) = &self.policy.budget else {
+            return Some(self.start(state, pending, hour, None));
+        };
+        let rows = self.composition(state).rows();
+        let spent = Spent {
+            by_day: &state.cpu_by_day,
+            per_row: state.cpu_seconds_per_row,
+        };
+        let (outcome, weighed, evidence) = budget.weigh(pending.gain_points, rows, hour, spent);
+        let both = Some((weighed, evidence));
+        match outcome {
+            Weighing::Go => Some(self.start(state, pending, hour, both)),
+            Weighing::NotWorthIt => {
+                Some(self.deferral(state, pending, REASON_NOT_WORTH_IT, hour, hour, both))
+            }
+            Weighing::BudgetExhausted { .. }
+                if pending.deferred.as_deref() == Some(REASON_BUDGET_EXHAUSTED) =>
+            {
+                None
+            }
+            Weighing::BudgetExhausted { not_before_hour } => Some(self.deferral(
+                state,
+                pending,
+                REASON_BUDGET_EXHAUSTED,
+                hour,
+                not_before_hour,
+                both,
+            )),
+        }
     }
 
     /// The evidence every Trainer decision shares: the request and the data on hand.
@@ -212,10 +262,17 @@ impl Trainer {
         reason: &str,
         hour: u64,
         not_before_hour: u64,
+        weighed: Option<Weighed>,
     ) -> Event {
         let p = &self.policy;
-        let evidence = self
-            .base_evidence(state, pending, hour)
+        let (weighed, mut evidence) = match weighed {
+            Some((w, e)) => (Some(w), e),
+            None => (None, Evidence::new()),
+        };
+        evidence
+            .0
+            .extend(self.base_evidence(state, pending, hour).0);
+        let evidence = evidence
             .with("threshold.min_fresh_labels", p.min_fresh_labels as f64)
             .with("threshold.cooldown_hours", p.cooldown_hours as f64)
             .with("threshold.max_attempts", f64::from(p.max_attempts))
@@ -225,6 +282,7 @@ impl Trainer {
             model_id: pending.model_id.clone(),
             hour,
             not_before_hour,
+            weighed,
             evidence,
             rule: p.rule(),
         })
@@ -262,14 +320,26 @@ impl Trainer {
         }
     }
 
-    fn start(&self, state: &TrainerState, pending: &PendingRequest, hour: u64) -> Event {
+    fn start(
+        &self,
+        state: &TrainerState,
+        pending: &PendingRequest,
+        hour: u64,
+        weighed: Option<Weighed>,
+    ) -> Event {
         let p = &self.policy;
         let composition = self.composition(state);
         let fresh = composition.fresh_labels.len();
         let strategy = p.strategy_for(pending.severity, pending.suggested, fresh);
         let rows = composition.rows().max(1) as f64;
-        let mut evidence = self
-            .base_evidence(state, pending, hour)
+        let (weighed, mut evidence) = match weighed {
+            Some((w, e)) => (Some(w), e),
+            None => (None, Evidence::new()),
+        };
+        evidence
+            .0
+            .extend(self.base_evidence(state, pending, hour).0);
+        evidence = evidence
             .with(job::keys::ATTEMPT, f64::from(pending.failed_attempts) + 1.0)
             .with(
                 job::keys::PSEUDO_SHARE,
@@ -292,6 +362,7 @@ impl Trainer {
             parent_model_id: parent,
             dataset_hash: composition.hash(),
             strategy: strategy.name().to_string(),
+            weighed,
             evidence,
             rule: p.rule(),
         })

@@ -46,6 +46,7 @@ fn failed(job: &str, hour: u64) -> DistillerInput {
         failed: TrainingFailed {
             job_id: job.into(),
             reason: "diverged".into(),
+            spent: None,
         },
         hour,
     }

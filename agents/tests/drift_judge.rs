@@ -38,6 +38,50 @@ fn error_phases(seed: u64, phases: &[(u64, f64)]) -> Vec<Event> {
     inputs
 }
 
+/// Given `estimate_gain`, when errors jump from 10% to 40%, then the retrain request
+/// carries the online error increase in points as its expected gain; without it (the
+/// default) the request carries no gain evidence and the watch rule does not name it.
+#[test]
+fn retrain_request_carries_the_expected_gain() {
+    let inputs = error_phases(7, &[(30, 0.1), (15, 0.4)]);
+    let with = DriftJudge::new(DriftJudgePolicy {
+        estimate_gain: true,
+        ..DriftJudgePolicy::default()
+    })
+    .expect("valid");
+    let (_, _, out) = run(&with, &inputs);
+    let Some(Event::RetrainRequested(r)) =
+        out.iter().find(|e| e.event_type() == "RetrainRequested")
+    else {
+        panic!("no retrain request: {out:#?}");
+    };
+    let increase = r
+        .evidence
+        .get("gain.error_increase_points")
+        .expect("increase");
+    let expected = (r.evidence.get("recent_error_rate").expect("recent")
+        - r.evidence.get("baseline_error_rate").expect("baseline"))
+        * 100.0;
+    assert!(
+        (increase - expected).abs() < 1e-9,
+        "{increase} vs {expected}"
+    );
+    assert!(increase > 5.0, "{increase}");
+    assert_eq!(r.evidence.get("gain.points"), Some(increase.max(0.0)));
+    let (_, _, plain) = run(
+        &DriftJudge::new(DriftJudgePolicy::default()).expect("valid"),
+        &inputs,
+    );
+    for e in &plain {
+        if let Event::RetrainRequested(r) = e {
+            assert!(r.evidence.get("gain.points").is_none());
+        }
+        if let Event::DriftNoticed(n) = e {
+            assert!(!n.rule.params.contains_key("estimate_gain"));
+        }
+    }
+}
+
 /// Given a champion at 10% errors, when errors jump to 40% and later 70% within the cool-down, then one alarm and only notices after it.
 #[test]
 fn abrupt_error_change_raises_exactly_one_alarm() {

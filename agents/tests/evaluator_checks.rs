@@ -34,6 +34,7 @@ fn report(id: &str) -> EvaluationReport {
         slices: BTreeMap::new(),
         candidate_size_bytes: 1000,
         candidate_latency_us: 250.0,
+        spent: None,
     }
 }
 

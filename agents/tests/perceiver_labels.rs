@@ -109,6 +109,32 @@ fn daily_budget_is_never_exceeded_and_resets() {
     );
 }
 
+/// Given 5 a day but 12 a rolling week, when ten days of batches arrive, then the week
+/// caps spending (5, 5, 2, then nothing) until its first days roll out of the window.
+#[test]
+fn weekly_budget_caps_the_daily_budgets() {
+    let p = PerceiverPolicy {
+        label_budget_per_day: 5,
+        label_budget_per_week: 12,
+        max_labels_per_batch: 5,
+        ..policy()
+    };
+    let perceiver = Perceiver::new(p).expect("valid");
+    let mut state = PerceiverState::default();
+    let mut per_day = [0usize; 10];
+    for day in 0..10u64 {
+        let hour = day * 24;
+        let rows = (0..10)
+            .map(|i| ok_row(&format!("d{day}-{i}"), vec![0.6, 0.4]))
+            .collect();
+        let events = perceiver
+            .decide_and_evolve(&mut state, &batch(&format!("b{day}"), hour, rows))
+            .expect("decides");
+        per_day[day as usize] = requested(&events).len();
+    }
+    assert_eq!(per_day, [5, 5, 2, 0, 0, 0, 0, 5, 5, 2]);
+}
+
 /// Given a 0.9 threshold, when predictions straddle it, then only those at or above it become pseudo-labels.
 #[test]
 fn pseudo_labels_only_above_threshold() {

@@ -91,6 +91,7 @@ fn deferred(
         model_id: "m0".into(),
         hour,
         not_before_hour: not_before,
+        weighed: None,
         evidence: evidence
             .with("threshold.min_fresh_labels", p.min_fresh_labels as f64)
             .with("threshold.cooldown_hours", p.cooldown_hours as f64)
@@ -154,6 +155,7 @@ fn deferred_with_too_few_labels_then_started() {
         dataset_hash: hash,
         // Medium maps to fine_tune, but 250 fresh labels are under fine_tune_min_labels.
         strategy: "lora".into(),
+        weighed: None,
         evidence,
         rule: p.rule(),
     };
@@ -283,6 +285,7 @@ fn retry_with_backoff_then_give_up() {
         failed: TrainingFailed {
             job_id: job.into(),
             reason: "loss is NaN".into(),
+            spent: None,
         },
         hour,
     };

@@ -59,6 +59,7 @@ fn input(state: &TrainerState, (kind, amount, _): Op, hour: u64) -> TrainerInput
             failed: TrainingFailed {
                 job_id: running,
                 reason: "diverged".into(),
+                spent: None,
             },
             hour,
         },

@@ -23,7 +23,7 @@ mod release;
 mod train;
 mod world;
 
-pub use common::{Evidence, Rule};
+pub use common::{Cost, Evidence, Rule};
 pub use drift::{DriftDetected, DriftNoticed, RetrainRequested};
 pub use evaluate::VerdictIssued;
 pub use host::{InputRecorded, PoliciesLoaded};
@@ -34,8 +34,8 @@ pub use perceive::{
 };
 pub use release::{CanaryStarted, CanaryStepAdvanced, ModelPromoted, RolledBack};
 pub use train::{
-    DistillationStarted, ModelTrained, RetrainDeferred, StudentDistilled, TrainingFailed,
-    TrainingStarted,
+    CostBenefit, DistillationStarted, ModelTrained, RetrainDeferred, StudentDistilled,
+    TrainingFailed, TrainingStarted,
 };
 pub use world::{BaselineTrained, DayClosed, ScenarioStarted};
 

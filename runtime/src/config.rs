@@ -16,6 +16,7 @@ use ledgerloop_agents::releaser::{Releaser, ReleaserPolicy};
 use ledgerloop_agents::trainer::{Trainer, TrainerPolicy};
 use serde::{Deserialize, Serialize};
 
+use crate::costs::CostModel;
 use crate::error::{Error, Result};
 use crate::faults::FaultSettings;
 use crate::host::OperatorCommand;
@@ -73,6 +74,8 @@ pub struct HostSettings {
     /// Operator commands given at fixed hours (rollback, approve), for studying
     /// interventions offline; empty in normal runs.
     pub operator_commands: Vec<OperatorCommand>,
+    /// The deterministic cost model the workers record their CPU seconds with.
+    pub costs: CostModel,
 }
 
 impl Default for HostSettings {
@@ -96,6 +99,7 @@ impl Default for HostSettings {
             eval_max_rows: 4000,
             latency_probe_rows: 256,
             operator_commands: Vec::new(),
+            costs: CostModel::default(),
         }
     }
 }
@@ -140,6 +144,7 @@ impl HostSettings {
                 return Err(format!("host.{name} must be at least 1"));
             }
         }
+        self.costs.validate()?;
         if self.eval_floor_rows > self.eval_min_rows || self.eval_min_rows > self.eval_max_rows {
             return Err(format!(
                 "host: need eval_floor_rows ({}) <= eval_min_rows ({}) <= eval_max_rows ({})",

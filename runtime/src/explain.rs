@@ -15,6 +15,7 @@ use ledgerloop_events::{Event, FileLog, RecordedEvent};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::costs::IterationCost;
 use crate::error::{Error, Result};
 
 /// Longest chain followed, so a malformed log with a causation cycle still ends.
@@ -122,6 +123,60 @@ pub fn explain(log_dir: &Path, target: &str) -> Result<Vec<Link>> {
         next = r.causation_id;
     }
     Ok(chain)
+}
+
+/// What the loop iteration of `chain` cost: the iteration whose job's `TrainingStarted`
+/// is a link of the chain, else the one answering the retrain request the chain starts
+/// from. The fleet size for device-hours is read from the run's `summary.json` beside
+/// the log when there is one.
+pub fn iteration_cost(log_dir: &Path, chain: &[Link]) -> Result<Option<IterationCost>> {
+    let summary = log_dir
+        .parent()
+        .map(|run| run.join("summary.json"))
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|text| serde_json::from_str::<ledgerloop_sim::summary::Summary>(&text).ok());
+    let devices = summary
+        .and_then(|s| s.scenario.ont)
+        .map(|o| o.devices.max(0) as u64);
+    let costs = crate::costs::summarise(log_dir, devices)?;
+    let ids: Vec<String> = chain.iter().map(|l| l.id.to_string()).collect();
+    let by_start = costs
+        .iterations
+        .iter()
+        .find(|it| ids.contains(&it.started_id));
+    let first = ids.first();
+    let by_request = || {
+        costs
+            .iterations
+            .iter()
+            .find(|it| it.request_id.is_some() && it.request_id.as_ref() == first)
+    };
+    Ok(by_start.or_else(by_request).cloned())
+}
+
+/// The cost of an iteration as lines for a terminal.
+pub fn render_cost(it: &IterationCost) -> String {
+    let mut out = format!(
+        "cost of this loop iteration (job {}, outcome {}):\n    cpu_seconds: {:.3} \
+         (training {:.3}, distillation {:.3}, evaluation {:.3})\n    labels: {}\n    \
+         artifact_bytes: {}\n    canary exposure: {:.2} fleet-hours, {:.1} device-hours",
+        it.job_id,
+        it.outcome,
+        it.cpu_seconds,
+        it.cpu_seconds_training,
+        it.cpu_seconds_distillation,
+        it.cpu_seconds_evaluation,
+        it.labels,
+        it.artifact_bytes,
+        it.exposure_fleet_hours,
+        it.exposure_device_hours,
+    );
+    if let (Some(g), Some(c)) = (it.estimated_gain_points, it.estimated_cpu_seconds) {
+        out.push_str(&format!(
+            "\n    weighed before the start: expected gain {g:.2} points for {c:.3} cpu seconds"
+        ));
+    }
+    out
 }
 
 /// A one-paragraph rendering of a link: type, where, and every number.

@@ -1,12 +1,16 @@
 //! ledgerloop-runtime: the hosts that run the six agents, and the auditor.
 //!
 //! What lives where:
+//! - [`alerts`]: the events an operator must see, derived from the log, each naming the
+//!   decision that raised it;
 //! - [`step`]: the one function that hands an input to an agent ([`step::apply`]),
 //!   shared by hosts and the auditor so both reach the same decisions;
 //! - [`journal`]: how each agent call is written to the log (`InputRecorded` + the
 //!   decisions, one batch) and how an auditor rebuilds the input;
 //! - [`blobs`]: content-addressed storage of large inputs and model weights;
 //! - [`config`]: the agents' policy file (`scenarios/agents/*.toml`) and host settings;
+//! - [`costs`]: the sim's deterministic cost model and the costs of a log summed per
+//!   loop iteration;
 //! - [`data`]: label, pseudo-label and warm-up row stores, the feature transform, the
 //!   served models;
 //! - [`workers`]: training, evaluation and distillation with `ledgerloop-models`;
@@ -23,9 +27,11 @@
 //! - [`report`]: the self-contained HTML report of a run folder (charts and decisions).
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod audit;
 pub mod blobs;
 pub mod config;
+pub mod costs;
 pub mod data;
 pub mod error;
 pub mod explain;

@@ -19,6 +19,7 @@ use ledgerloop_sim::summary::{Summary, WindowMeans};
 use crate::error::{Error, Result};
 
 mod charts;
+mod costs;
 mod events;
 mod slices;
 mod table;
@@ -33,7 +34,9 @@ table{border-collapse:collapse;font-size:0.85em}\
 th,td{border:1px solid #ccc;padding:0.25em 0.5em;text-align:left;vertical-align:top}\
 th{background:#f0f0f0}.chart{display:block;margin:1em 0}\
 .chart text{font-size:12px;fill:#333}.grid{stroke:#e6e6e6}.axis,.tick-mark{stroke:#333}\
-.ev{white-space:nowrap}.explain code{font-size:0.9em}";
+.ev{white-space:nowrap}.explain code{font-size:0.9em}\
+.alerts{background:#fff4e5;border:2px solid #e67e22;padding:0.5em 1em;margin:1em 0}\
+.alerts h2{color:#b34700;margin-top:0.2em}";
 
 /// Escapes `text` for HTML element content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -70,13 +73,38 @@ pub fn render(run_dir: &Path) -> Result<String> {
     let text = std::fs::read_to_string(&summary_path).map_err(crate::error::io(&summary_path))?;
     let summary: Summary = serde_json::from_str(&text)?;
     let digest = events::read(&log_dir, summary.scenario.scenario.start)?;
+    let alerts = crate::alerts::read(&log_dir)?;
+    // Costs are read from the log rather than from summary.json, so a run whose summary
+    // predates costs (or a mesh run's) is reported the same way.
+    let devices = summary
+        .scenario
+        .ont
+        .as_ref()
+        .map(|o| o.devices.max(0) as u64);
+    let mut costs = crate::costs::summarise(&log_dir, devices)?;
+    costs.per_accuracy_point = crate::costs::ledger::per_accuracy_point(&summary, &costs);
     // The explain commands name the log by its full path, so that the page is the same
     // however the run folder was spelt on the command line.
     let log_shown = std::fs::canonicalize(&log_dir).unwrap_or(log_dir);
-    Ok(page(&summary, &digest, &log_shown.display().to_string()))
+    let extra = Sections {
+        alerts: &alerts,
+        costs: &costs,
+    };
+    Ok(page(
+        &summary,
+        &digest,
+        &log_shown.display().to_string(),
+        &extra,
+    ))
 }
 
-fn page(summary: &Summary, digest: &LogDigest, log_dir: &str) -> String {
+/// The sections read from the log besides the digest.
+struct Sections<'a> {
+    alerts: &'a [crate::alerts::Alert],
+    costs: &'a ledgerloop_sim::summary::CostSummary,
+}
+
+fn page(summary: &Summary, digest: &LogDigest, log_dir: &str, extra: &Sections<'_>) -> String {
     let meta = &summary.scenario.scenario;
     let title = format!("ledgerloop run report: {} (seed {})", meta.name, meta.seed);
     let budget_labels = summary.scenario.oracle.daily_budget.max(0) as u64;
@@ -88,6 +116,7 @@ fn page(summary: &Summary, digest: &LogDigest, log_dir: &str) -> String {
         title = escape(&title)
     );
     s.push_str(&header(summary, digest));
+    s.push_str(&costs::alerts_section(extra.alerts, log_dir));
     s.push_str("<h2 id=\"accuracy\">Accuracy per day</h2>\n");
     s.push_str(&charts::accuracy_chart(&summary.days, &digest.markers));
     s.push_str("\n<h2 id=\"labels\">Labels asked per day</h2>\n");
@@ -97,6 +126,7 @@ fn page(summary: &Summary, digest: &LogDigest, log_dir: &str) -> String {
         budget_labels,
         &budget_note,
     ));
+    s.push_str(&costs::costs_section(extra.costs, summary));
     s.push_str("\n<h2 id=\"slices-heading\">Slices before and after each release</h2>\n");
     s.push_str(&slices::slices_table(&summary.days, &digest.markers));
     s.push_str("\n<h2 id=\"decisions-heading\">Decisions</h2>\n");

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use ledgerloop_agents::evaluator::{EvaluationReport, PairedAccuracy};
 use ledgerloop_agents::trainer::{Strategy, TrainingJob};
-use ledgerloop_events::catalogue::{DistillationStarted, ModelTrained, StudentDistilled};
+use ledgerloop_events::catalogue::{Cost, DistillationStarted, ModelTrained, StudentDistilled};
 use ledgerloop_models::compress::{distill, DistillConfig};
 use ledgerloop_models::quant::QuantizedMlp;
 use ledgerloop_models::text::{TextClassifier, TextConfig, TextTrainConfig};
@@ -22,6 +22,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::config::HostSettings;
+use crate::costs::CostModel;
 use crate::data::{FeatureTransform, Net, RowStore, ServedModel};
 use crate::error::{model, Error, Result};
 
@@ -155,6 +156,12 @@ pub fn train(
             metrics.insert("valid_accuracy".to_string(), v);
         }
     }
+    let spent = settings.costs.training(
+        rows.len(),
+        report.epochs.len(),
+        served.parameter_count,
+        served.size_bytes,
+    );
     let fact = ModelTrained {
         job_id: job.job_id.clone(),
         model_id: served.model_id.clone(),
@@ -164,6 +171,7 @@ pub fn train(
         parent_model_id: job.parent_model_id.clone(),
         parameter_count: served.parameter_count,
         metrics,
+        spent: Some(spent),
     };
     Ok((served, fact))
 }
@@ -336,13 +344,14 @@ fn paired(candidate: &[u32], champion: &[u32], truth: &[u32]) -> (PairedAccuracy
 }
 
 /// Measures `candidate` against `champion` on the time-held-out labels, the
-/// old-distribution holdout and per slice.
+/// old-distribution holdout and per slice; `costs` prices the scoring.
 pub fn evaluate(
     candidate: &ServedModel,
     champion: &ServedModel,
     heldout: &RowStore,
     old_holdout: &RowStore,
     slice_names: &[String],
+    costs: &CostModel,
 ) -> Result<EvaluationReport> {
     let cand = candidate.classes(&heldout.inputs())?;
     let champ = champion.classes(&heldout.inputs())?;
@@ -374,7 +383,32 @@ pub fn evaluate(
         // Wall-clock latency would make the log differ between identical runs, so the
         // sim host records none; see `HostSettings::latency_probe_rows` for the mesh.
         candidate_latency_us: 0.0,
+        spent: Some(evaluation_cost(
+            candidate,
+            champion,
+            heldout,
+            old_holdout,
+            costs,
+        )),
     })
+}
+
+/// Both models score the held-out set and the old-distribution holdout once each.
+fn evaluation_cost(
+    candidate: &ServedModel,
+    champion: &ServedModel,
+    heldout: &RowStore,
+    old_holdout: &RowStore,
+    costs: &CostModel,
+) -> Cost {
+    let rows = heldout.len() + old_holdout.len();
+    let parameters = candidate
+        .parameter_count
+        .saturating_add(champion.parameter_count);
+    Cost {
+        cpu_seconds: costs.scoring(rows, parameters),
+        ..Cost::default()
+    }
 }
 
 /// Distils `teacher` into the edge student `started` asks for, quantised to int8 when
@@ -412,7 +446,7 @@ pub fn distil(
         },
     };
     let data = transform.dataset(rows, n_classes);
-    let (student, _) =
+    let (student, report) =
         distill(teacher_net, &student_cfg, &data, None, None, &cfg).map_err(model(what.clone()))?;
     let (artifact, size_bytes) = if started.quantize_int8 {
         let q = QuantizedMlp::from_model(&student).map_err(model(what.clone()))?;
@@ -449,5 +483,12 @@ pub fn distil(
         size_bytes,
         teacher_size_bytes: teacher.size_bytes,
         metrics,
+        spent: Some(settings.costs.distillation(
+            data.labels.len(),
+            report.epochs.len(),
+            teacher.parameter_count,
+            student.parameter_count() as u64,
+            size_bytes,
+        )),
     })
 }

@@ -77,7 +77,14 @@ fn judge(
     };
     let (candidate, _) = workers::train(&job, &data, Some(champion), &config.host)?;
     let slices = ["a".to_string(), "b".to_string()];
-    let report = workers::evaluate(&candidate, champion, heldout, warmup, &slices)?;
+    let report = workers::evaluate(
+        &candidate,
+        champion,
+        heldout,
+        warmup,
+        &slices,
+        &Default::default(),
+    )?;
     let accuracy = report.heldout.candidate_accuracy;
     let evaluator = Evaluator::new(config.evaluator.clone())?;
     let events = evaluator.decide(&EvaluatorState::default(), &report)?;

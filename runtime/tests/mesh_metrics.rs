@@ -167,3 +167,59 @@ fn metrics_scraped_during_a_mesh_run_parse() -> Result<()> {
     );
     Ok(())
 }
+
+/// Alerts raised during a mesh run (here: the drift the firmware rollout causes) are
+/// published on `ll.<scenario>.alerts`, each naming the decision that raised it.
+#[test]
+fn alerts_are_published_during_a_mesh_run() -> Result<()> {
+    let server = NatsServer::start()?;
+    let options = MeshOptions::new(server.url());
+    let overrides = overrides_with(&[
+        "scenario.days=10",
+        "ont.devices=1200",
+        "ont.drift.firmware_rollout.start_day=2",
+        "ont.drift.firmware_rollout.end_day=5",
+    ]);
+    let scenario = Scenario::load(&scenario_path(), &overrides)?;
+    let dir = tempfile::tempdir()?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    // The subscriber is dropped on this thread; that needs the runtime.
+    let _context = runtime.enter();
+    let subject = ledgerloop_runtime::alerts::subject(&scenario.scenario.name);
+    let mut alerts = runtime.block_on(async {
+        let client = async_nats::connect(server.url()).await?;
+        let sub = client.subscribe(subject.clone()).await?;
+        client.flush().await?;
+        anyhow::Ok((client, sub))
+    })?;
+    ledgerloop_runtime::mesh::run::run(
+        &scenario,
+        &overrides,
+        small_config()?,
+        "tests",
+        dir.path(),
+        &options,
+    )?;
+    let received: Vec<serde_json::Value> = runtime.block_on(async {
+        use futures::StreamExt as _;
+        let mut out = Vec::new();
+        while let Ok(Some(message)) =
+            tokio::time::timeout(Duration::from_secs(2), alerts.1.next()).await
+        {
+            out.push(serde_json::from_slice(&message.payload)?);
+        }
+        anyhow::Ok(out)
+    })?;
+    ensure!(!received.is_empty(), "no alert was published");
+    let drift = received
+        .iter()
+        .find(|a| a["kind"] == "drift_confirmed")
+        .context("no drift_confirmed alert")?;
+    ensure!(
+        drift["decision_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 36),
+        "{drift}"
+    );
+    Ok(())
+}

@@ -50,9 +50,27 @@ fn parse_err(text: &str) -> String {
     }
 }
 
-/// The shipped ONT policy file parses (so the refusals below are due to the edits).
+/// The shipped ONT policy file parses (so the refusals below are due to the edits), and so does every other shipped policy file.
 #[test]
 fn shipped_policy_parses() -> Result<()> {
+    // Every policy file shipped beside the scenarios parses and validates too.
+    let dir = agents_path()
+        .parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| anyhow!("no policy folder"))?;
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            GovernedConfig::load(&path)?;
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 5,
+        "only {checked} policy files in {}",
+        dir.display()
+    );
     let config = GovernedConfig::parse(&ont_text()?, &agents_path())?;
     assert_eq!(config.perceiver.features.len(), 12);
     assert!(config.evaluator.significance_alpha > 0.0 && config.evaluator.significance_alpha < 1.0);

@@ -14,7 +14,10 @@ use crate::metrics::ArmDay;
 use crate::world::recommend::{RecommendArm, RecommendDay};
 use crate::world::QuarantinedRow;
 
+mod costs;
 mod table;
+
+pub use costs::{CostSummary, CostTotals, IterationCost, PerAccuracyPoint};
 
 /// Days in the first / last window of the summary.
 pub const WINDOW_DAYS: usize = 7;
@@ -78,6 +81,10 @@ pub struct Summary {
     pub recommend_days: Vec<RecommendDay>,
     /// Rows set aside by a replay.
     pub quarantined: Vec<QuarantinedRow>,
+    /// What a governed run spent (filled by the sim host from the log after the run;
+    /// absent for the static policy and in summaries written before costs existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub costs: Option<CostSummary>,
 }
 
 /// sha256 (hex) of the scenario's canonical JSON.
@@ -171,6 +178,7 @@ impl Summary {
             days: out.days,
             recommend_days: out.recommend_days,
             quarantined: out.quarantined,
+            costs: None,
         })
     }
 

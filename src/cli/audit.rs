@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 use ledgerloop_runtime::audit::audit_with_progress;
-use ledgerloop_runtime::explain::{explain, render};
+use ledgerloop_runtime::explain::{explain, iteration_cost, render, render_cost};
 
 use super::progress::AuditBar;
 use super::Hint as _;
@@ -199,6 +199,9 @@ pub fn run_explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         for (i, link) in chain.iter().enumerate() {
             let arrow = if i == 0 { "" } else { "<- caused by " };
             println!("{arrow}{}", render(link));
+        }
+        if let Some(cost) = iteration_cost(&args.log, &chain)? {
+            println!("{}", render_cost(&cost));
         }
     }
     Ok(ExitCode::SUCCESS)

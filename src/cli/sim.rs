@@ -110,8 +110,13 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         "run started"
     );
     let started = std::time::Instant::now();
-    let summary = simulate(&args, &scenario, &overrides, &out, governed)
+    let mut summary = simulate(&args, &scenario, &overrides, &out, governed)
         .with_context(|| format!("running {}", args.scenario.display()))?;
+    if governed {
+        // The world does not know what its policy spent: the costs come from the log.
+        summary = ledgerloop_runtime::costs::ledger::attach(&out)
+            .with_context(|| format!("summing the costs of {}", out.display()))?;
+    }
     print!("{}", summary.table());
     let report = super::report::write_report(&out, &out.join(REPORT_FILE))?;
     let (log, json) = (out.join("log"), out.join("summary.json"));

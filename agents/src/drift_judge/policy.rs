@@ -169,6 +169,11 @@ pub struct DriftJudgePolicy {
     pub wide_shift_share: f64,
     /// Strategy for `low` severity; `medium` maps to `fine_tune` and `high` to `full`.
     pub small_shift_strategy: SmallShiftStrategy,
+    /// Write the gain a retrain is expected to recover into each `RetrainRequested`
+    /// (`gain.*` evidence), for a Trainer that weighs gain against cost. Off by default
+    /// and then left out of the recorded rule, so older logs re-derive unchanged.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub estimate_gain: bool,
 }
 
 impl Default for DriftJudgePolicy {
@@ -196,6 +201,7 @@ impl Default for DriftJudgePolicy {
             high_score: 4.0,
             wide_shift_share: 0.5,
             small_shift_strategy: SmallShiftStrategy::HeadOnly,
+            estimate_gain: false,
         }
     }
 }

@@ -212,7 +212,13 @@ fn label_request(
 ) -> Option<Event> {
     let day = u32::try_from(batch.hour / HOURS_PER_DAY).unwrap_or(u32::MAX);
     let used = state.labels_used_on(day);
-    let left = policy.label_budget_per_day.saturating_sub(used);
+    let mut left = policy.label_budget_per_day.saturating_sub(used);
+    if policy.label_budget_per_week > 0 {
+        let week_left = policy
+            .label_budget_per_week
+            .saturating_sub(state.labels_used_in_week(day));
+        left = left.min(week_left);
+    }
     let k = left
         .min(policy.max_labels_per_batch)
         .min(uncertain.len() as u64) as usize;
@@ -234,11 +240,14 @@ fn label_request(
         .with("budget_left_after", (left - chosen.len() as u64) as f64)
         .with("score_min", lowest)
         .with("score_max", highest);
-    let rule = Rule::new(policy.rule_name("labels"))
+    let mut rule = Rule::new(policy.rule_name("labels"))
         .with("strategy", strategy.name())
         .with("label_budget_per_day", policy.label_budget_per_day)
         .with("max_labels_per_batch", policy.max_labels_per_batch)
         .with("random_seed", policy.random_seed);
+    if policy.label_budget_per_week > 0 {
+        rule = rule.with("label_budget_per_week", policy.label_budget_per_week);
+    }
     Some(Event::from(LabelsRequested {
         request_id: format!("{}/labels", batch.batch_id),
         batch_id: batch.batch_id.clone(),

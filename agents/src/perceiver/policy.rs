@@ -141,6 +141,11 @@ pub struct PerceiverPolicy {
     pub label_strategy: SelectionStrategy,
     /// Labels that may be requested per day (day = hour / 24); never exceeded.
     pub label_budget_per_day: u64,
+    /// Labels that may be requested per rolling week (the day and the six before it);
+    /// 0 (the default) sets no weekly limit and is left out of the recorded rule, so
+    /// older logs re-derive unchanged.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub label_budget_per_week: u64,
     /// Labels that may be requested from one batch, so the budget spreads over the day.
     pub max_labels_per_batch: u64,
     /// Seed of the `random` strategy.
@@ -161,6 +166,7 @@ impl Default for PerceiverPolicy {
             conversions: Vec::new(),
             label_strategy: SelectionStrategy::LeastConfidence,
             label_budget_per_day: 100,
+            label_budget_per_week: 0,
             max_labels_per_batch: 10,
             random_seed: 0,
             pseudo_label_threshold: 0.95,
@@ -262,4 +268,9 @@ impl PerceiverPolicy {
     pub fn rule_name(&self, decision: &str) -> String {
         format!("{}.{decision}", self.name)
     }
+}
+
+/// Whether a count is zero (serde's `skip_serializing_if` takes a reference).
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }

@@ -4,6 +4,7 @@
 use ledgerloop_events::Rule;
 use serde::{Deserialize, Serialize};
 
+use super::budget::BudgetPolicy;
 use crate::error::{invalid, Result};
 
 /// Component name used in policy errors.
@@ -159,6 +160,11 @@ pub struct TrainerPolicy {
     /// Federated rounds when the scenario keeps data on the edge nodes; `None` (the
     /// default) trains centrally.
     pub federated: Option<FederatedPolicy>,
+    /// Compute budget and the gain a retrain must be worth (`[trainer.budget]`); `None`
+    /// (the default) weighs nothing, exactly as before budgets existed, and is left out
+    /// of the recorded rule so that older logs re-derive unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetPolicy>,
 }
 
 impl Default for TrainerPolicy {
@@ -184,6 +190,7 @@ impl Default for TrainerPolicy {
             backoff_hours: 6,
             cooldown_hours: 24,
             federated: None,
+            budget: None,
         }
     }
 }
@@ -192,6 +199,9 @@ impl TrainerPolicy {
     /// Checks every field lies in its documented range, so that a bad policy file is
     /// rejected before a run.
     pub fn validate(&self) -> Result<()> {
+        if let Some(b) = &self.budget {
+            b.validate()?;
+        }
         if self.min_fresh_labels == 0 {
             return Err(invalid(POLICY, "min_fresh_labels", 0, "must be >= 1"));
         }
@@ -293,7 +303,7 @@ impl TrainerPolicy {
             }),
             None => serde_json::Value::Null,
         };
-        Rule::new(self.name.clone())
+        let rule = Rule::new(self.name.clone())
             .with("baseline_arm", self.baseline_arm.clone())
             .with("min_fresh_labels", self.min_fresh_labels)
             .with("replay_fraction", self.replay_fraction)
@@ -312,6 +322,10 @@ impl TrainerPolicy {
             .with("max_attempts", self.max_attempts)
             .with("backoff_hours", self.backoff_hours)
             .with("cooldown_hours", self.cooldown_hours)
-            .with("federated", federated)
+            .with("federated", federated);
+        match &self.budget {
+            Some(b) => rule.with("budget", b.params()),
+            None => rule,
+        }
     }
 }

@@ -12,16 +12,17 @@ use ledgerloop_events::catalogue::{
 use ledgerloop_events::Event;
 use serde::{Deserialize, Serialize};
 
+use super::budget::{self, GAIN_KEY, HOURS_PER_DAY};
 use super::job::{count, keys};
 use super::policy::{Severity, Strategy};
-use super::{REASON_BACKOFF, REASON_GAVE_UP};
+use super::{REASON_BACKOFF, REASON_GAVE_UP, REASON_NOT_WORTH_IT};
 
 /// Baseline arms remembered; a scenario has two or three, so this only bounds the state
 /// against a malformed log.
 const MAX_ARMS: usize = 16;
 
 /// A retrain request waiting for a job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PendingRequest {
     /// The model the request asked to improve; the job's parent.
     pub model_id: String,
@@ -40,10 +41,14 @@ pub struct PendingRequest {
     /// The last deferral reason recorded for this request; a deferral is written only
     /// when the reason changes, so ticks do not flood the log.
     pub deferred: Option<String>,
+    /// The gain (accuracy points) the request estimated, when it carried an estimate;
+    /// the largest since the request was first seen.
+    #[serde(default)]
+    pub gain_points: Option<f64>,
 }
 
 /// A job that was started and has not reported back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunningJob {
     /// The request that started it, restored if the job fails.
     pub request: PendingRequest,
@@ -55,6 +60,12 @@ pub struct RunningJob {
     pub labels_from: u64,
     /// First pseudo-label it took.
     pub pseudo_from: u64,
+    /// Rows of its data set.
+    #[serde(default)]
+    pub rows: u64,
+    /// CPU seconds charged to the budget when it started (its estimate).
+    #[serde(default)]
+    pub estimated_cpu_seconds: f64,
 }
 
 /// The fold of the Trainer's inputs and decisions.
@@ -82,6 +93,13 @@ pub struct TrainerState {
     pub running: BTreeMap<String, RunningJob>,
     /// The model the latest successful job produced.
     pub last_trained_model_id: Option<String>,
+    /// CPU seconds of training charged per day (hour / 24) over the last week: each
+    /// job's estimate when it starts, corrected by its reported cost.
+    #[serde(default)]
+    pub cpu_by_day: BTreeMap<u64, f64>,
+    /// CPU seconds per row the latest finished job reported.
+    #[serde(default)]
+    pub cpu_seconds_per_row: Option<f64>,
 }
 
 impl TrainerState {
@@ -97,7 +115,10 @@ impl TrainerState {
             }
             Event::RetrainRequested(r) => self.on_request(r),
             Event::TrainingStarted(s) => self.on_started(s),
-            Event::ModelTrained(m) => self.on_trained(&m.job_id, &m.model_id),
+            Event::ModelTrained(m) => {
+                let cpu = m.spent.as_ref().map(|c| c.cpu_seconds);
+                self.on_trained(&m.job_id, &m.model_id, cpu)
+            }
             Event::TrainingFailed(f) => self.on_failed(f),
             Event::RetrainDeferred(d) => self.on_deferred(d),
             _ => {}
@@ -110,10 +131,22 @@ impl TrainerState {
         }
     }
 
-    fn on_trained(&mut self, job_id: &str, model_id: &str) {
-        if self.running.remove(job_id).is_some() {
+    fn on_trained(&mut self, job_id: &str, model_id: &str, cpu: Option<f64>) {
+        if let Some(job) = self.running.remove(job_id) {
             self.last_trained_model_id = Some(model_id.to_string());
+            if let Some(cpu) = cpu.filter(|c| c.is_finite() && *c > 0.0) {
+                if job.rows > 0 {
+                    self.cpu_seconds_per_row = Some(cpu / job.rows as f64);
+                }
+                self.correct_charge(&job, cpu);
+            }
         }
+    }
+
+    /// Replaces a job's estimated charge by what it reported.
+    fn correct_charge(&mut self, job: &RunningJob, cpu: f64) {
+        let day = job.started_hour / HOURS_PER_DAY;
+        budget::charge(&mut self.cpu_by_day, day, cpu - job.estimated_cpu_seconds);
     }
 
     fn on_request(&mut self, r: &RetrainRequested) {
@@ -131,6 +164,7 @@ impl TrainerState {
             backoff_due: false,
             not_before_hour: 0,
             deferred: None,
+            gain_points: r.evidence.get(GAIN_KEY).filter(|g| g.is_finite()),
         };
         self.pending = Some(merge(self.pending.take(), request));
     }
@@ -153,14 +187,19 @@ impl TrainerState {
             backoff_due: false,
             not_before_hour: 0,
             deferred: None,
+            gain_points: None,
         });
+        let estimate = s.weighed.as_ref().map_or(0.0, |w| w.estimated_cpu_seconds);
         let job = RunningJob {
             request,
             started_hour: hour,
             attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
             labels_from: self.labels_used,
             pseudo_from,
+            rows: count(e, keys::DATASET_ROWS).unwrap_or(0),
+            estimated_cpu_seconds: estimate,
         };
+        budget::charge(&mut self.cpu_by_day, hour / HOURS_PER_DAY, estimate);
         self.labels_used = self.labels_used.max(labels_to);
         self.pseudo_used = self.pseudo_used.max(pseudo_to);
         self.jobs_started = self.jobs_started.saturating_add(1);
@@ -173,6 +212,9 @@ impl TrainerState {
         let Some(job) = self.running.remove(&f.job_id) else {
             return;
         };
+        if let Some(cpu) = f.spent.as_ref().map(|c| c.cpu_seconds) {
+            self.correct_charge(&job, cpu);
+        }
         self.labels_used = self.labels_used.min(job.labels_from);
         self.pseudo_used = self.pseudo_used.min(job.pseudo_from);
         let mut request = job.request;
@@ -195,7 +237,7 @@ impl TrainerState {
 
     fn on_deferred(&mut self, d: &RetrainDeferred) {
         self.last_hour = self.last_hour.max(d.hour);
-        if d.reason == REASON_GAVE_UP {
+        if d.reason == REASON_GAVE_UP || d.reason == REASON_NOT_WORTH_IT {
             self.pending = None;
             return;
         }
@@ -230,6 +272,10 @@ fn merge(old: Option<PendingRequest>, new: PendingRequest) -> PendingRequest {
             backoff_due: old.backoff_due,
             not_before_hour: old.not_before_hour,
             deferred: None,
+            gain_points: match (old.gain_points, new.gain_points) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            },
             ..new
         },
     }

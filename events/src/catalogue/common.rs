@@ -57,3 +57,36 @@ impl Rule {
         self
     }
 }
+
+/// What one piece of work cost: the resources a worker's result fact records.
+///
+/// Every field defaults to zero, and the facts carry it as an optional field that is left
+/// out when absent, so logs written before costs were recorded decode unchanged. CPU
+/// seconds come from a deterministic cost model in the sim (rows x epochs x parameters
+/// times a constant from the policy file): wall-clock time would make two runs of the
+/// same seed write different bytes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cost {
+    /// CPU seconds the work took (modelled in the sim).
+    #[serde(default)]
+    pub cpu_seconds: f64,
+    /// Labels bought for it.
+    #[serde(default)]
+    pub labels: u64,
+    /// Bytes of the artifacts it produced.
+    #[serde(default)]
+    pub artifact_bytes: u64,
+    /// Device-hours a candidate served while it was a canary.
+    #[serde(default)]
+    pub exposure_device_hours: f64,
+}
+
+impl Cost {
+    /// Adds `other` to this cost, field by field.
+    pub fn add(&mut self, other: &Cost) {
+        self.cpu_seconds += other.cpu_seconds;
+        self.labels = self.labels.saturating_add(other.labels);
+        self.artifact_bytes = self.artifact_bytes.saturating_add(other.artifact_bytes);
+        self.exposure_device_hours += other.exposure_device_hours;
+    }
+}

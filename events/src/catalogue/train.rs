@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Evidence, Rule};
+use super::{Cost, Evidence, Rule};
 
 /// A training job was started on a chosen data set with a chosen strategy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -14,6 +14,10 @@ pub struct TrainingStarted {
     pub parent_model_id: Option<String>,
     pub dataset_hash: String,
     pub strategy: String,
+    /// Both sides of the retrain decision: the gain expected and the cost and budget
+    /// left (absent in logs written before budgets existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weighed: Option<CostBenefit>,
     pub evidence: Evidence,
     pub rule: Rule,
 }
@@ -34,6 +38,9 @@ pub struct ModelTrained {
     pub parameter_count: u64,
     /// Validation metrics (name -> value).
     pub metrics: BTreeMap<String, f64>,
+    /// What the job cost (absent in logs written before costs were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spent: Option<Cost>,
 }
 
 /// A training job failed; the loop keeps the current champion.
@@ -41,6 +48,9 @@ pub struct ModelTrained {
 pub struct TrainingFailed {
     pub job_id: String,
     pub reason: String,
+    /// What the failed job cost before it stopped (absent in logs written before costs were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spent: Option<Cost>,
 }
 
 /// A small student model was distilled from a teacher for edge devices.
@@ -53,13 +63,19 @@ pub struct StudentDistilled {
     pub size_bytes: u64,
     pub teacher_size_bytes: u64,
     pub metrics: BTreeMap<String, f64>,
+    /// What the distillation cost (absent in logs written before costs were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spent: Option<Cost>,
 }
 
 /// The Trainer held a retrain request back instead of starting a job, and says why.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RetrainDeferred {
     /// `too_few_labels`, `cooldown`, `job_running`, `backoff` (a job failed; retry after
-    /// `not_before_hour`) or `gave_up` (the request is dropped after its last attempt).
+    /// `not_before_hour`), `gave_up` (the request is dropped after its last attempt),
+    /// `not_worth_it` (the expected gain does not pay for the job: noticed, not acted
+    /// on; the request is dropped) or `budget_exhausted` (the job would overrun the
+    /// compute budget; it waits for the budget to refill).
     pub reason: String,
     /// The model the request asked to improve (the parent of the eventual job).
     pub model_id: String,
@@ -68,6 +84,10 @@ pub struct RetrainDeferred {
     /// Earliest hour at which the reason can lift (the input's hour when only more data
     /// or a finished job can lift it).
     pub not_before_hour: u64,
+    /// Both sides of the retrain decision: the gain expected and the cost and budget
+    /// left (absent in logs written before budgets existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weighed: Option<CostBenefit>,
     pub evidence: Evidence,
     pub rule: Rule,
 }
@@ -95,4 +115,24 @@ pub struct DistillationStarted {
     pub hour: u64,
     pub evidence: Evidence,
     pub rule: Rule,
+}
+
+/// The two sides a cost-aware retrain decision weighs, written into the decision so an
+/// operator sees why a drift was or was not acted on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CostBenefit {
+    /// Accuracy points the retrain is expected to recover: the larger of the online
+    /// error increase and the drop of the label-free accuracy estimate against the
+    /// champion's reference, in points.
+    pub estimated_gain_points: f64,
+    /// CPU seconds the job is expected to take (rows x the cost per row last observed).
+    pub estimated_cpu_seconds: f64,
+    /// Expected gain per expected CPU hour.
+    pub gain_points_per_cpu_hour: f64,
+    /// CPU seconds left in the day's compute budget; absent when there is no daily limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_budget_left_day: Option<f64>,
+    /// CPU seconds left in the rolling week's compute budget; absent without a limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_budget_left_week: Option<f64>,
 }

@@ -432,14 +432,19 @@ fn reevaluate(
         data.n_classes,
         settings,
     );
-    let again = workers::evaluate(
+    let mut again = workers::evaluate(
         &candidate,
         &champion,
         &heldout,
         &data.old_holdout,
         &data.slice_names,
+        &settings.costs,
     )
     .map_err(|e| e.to_string())?;
+    // A log written before costs were recorded has none to compare.
+    if recorded.spent.is_none() {
+        again.spent = None;
+    }
     Ok(again == recorded)
 }
 

@@ -377,5 +377,6 @@ pub(super) fn failed(job_id: &str, reason: String) -> Event {
     Event::TrainingFailed(TrainingFailed {
         job_id: job_id.to_string(),
         reason,
+        spent: None,
     })
 }

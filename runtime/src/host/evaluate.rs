@@ -82,6 +82,7 @@ impl GovernedPolicy {
             &heldout,
             &self.old_holdout,
             &self.slice_names,
+            &self.config.host.costs,
         )?;
         self.give(
             Role::Evaluator,

@@ -26,6 +26,8 @@ pub const LATENCY_BUCKETS_S: [f64; 10] = [
 /// Decision latencies kept per agent for the end-of-run percentiles (later calls only
 /// update the histogram).
 pub const MAX_LATENCY_SAMPLES: usize = 200_000;
+/// Alerts waiting to be published; beyond this the oldest are dropped (and counted).
+pub const MAX_PENDING_ALERTS: usize = 1_024;
 /// Largest request the metrics endpoint reads.
 const MAX_REQUEST_BYTES: usize = 8 * 1024;
 
@@ -100,6 +102,9 @@ struct State {
     route: Option<(String, Option<String>, f64)>,
     mailbox_depth: BTreeMap<String, u64>,
     call_retries: BTreeMap<String, u64>,
+    alerts_pending: std::collections::VecDeque<crate::alerts::Alert>,
+    alerts_total: BTreeMap<String, u64>,
+    alerts_dropped: u64,
 }
 
 impl State {
@@ -163,6 +168,17 @@ impl Metrics {
             let Ok(event) = Event::decode(&e.event_type, e.schema_version, &e.payload) else {
                 continue;
             };
+            if let Some(alert) = crate::alerts::alert_for(e.id, e.causation_id, e.time, &event) {
+                *state
+                    .alerts_total
+                    .entry(alert.kind.name().to_string())
+                    .or_default() += 1;
+                if state.alerts_pending.len() >= MAX_PENDING_ALERTS {
+                    state.alerts_pending.pop_front();
+                    state.alerts_dropped += 1;
+                }
+                state.alerts_pending.push_back(alert);
+            }
             let counters = state.streams.entry(stream.to_string()).or_default();
             match (&event, event.kind()) {
                 (Event::InputRecorded(_), _) => counters.inputs += 1,
@@ -233,6 +249,11 @@ impl Metrics {
         out
     }
 
+    /// The alerts raised since the last call, oldest first.
+    pub fn take_alerts(&self) -> Vec<crate::alerts::Alert> {
+        self.lock().alerts_pending.drain(..).collect()
+    }
+
     /// Sets the calls the host has handed to `agent` and not yet had answered (the
     /// agent's mailbox, seen from the host).
     pub fn set_mailbox_depth(&self, agent: &str, depth: u64) {
@@ -297,6 +318,20 @@ impl Metrics {
         for (agent, depth) in &state.mailbox_depth {
             let _ = writeln!(out, "ll_agent_mailbox_depth{{agent=\"{agent}\"}} {depth}");
         }
+        let _ = writeln!(
+            out,
+            "# HELP ll_alerts_total Alerts raised (published on ll.<scenario>.alerts), per \
+             kind.\n# TYPE ll_alerts_total counter"
+        );
+        for (kind, n) in &state.alerts_total {
+            let _ = writeln!(out, "ll_alerts_total{{kind=\"{kind}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP ll_alerts_dropped_total Alerts dropped before publishing (queue full).\n\
+             # TYPE ll_alerts_dropped_total counter\nll_alerts_dropped_total {}",
+            state.alerts_dropped
+        );
         let _ = writeln!(
             out,
             "# HELP ll_agent_call_retries_total Agent calls sent again (no answer in time, \

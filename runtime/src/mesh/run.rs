@@ -288,6 +288,7 @@ pub fn run(
         serving: serving.clone(),
         commands,
         client: client.clone(),
+        scenario: name.clone(),
         last_route: None,
         failure: None,
         metrics,
@@ -647,6 +648,7 @@ struct MeshPolicy {
     serving: SharedServing,
     commands: std::sync::mpsc::Receiver<PendingCommand>,
     client: async_nats::Client,
+    scenario: String,
     last_route: Option<ServingRoute>,
     failure: Option<Error>,
     metrics: Metrics,
@@ -683,6 +685,21 @@ impl MeshPolicy {
             }
         }
         Ok(())
+    }
+
+    /// Publishes the alerts raised since the last hour on `ll.<scenario>.alerts`
+    /// (core NATS: an operator's subscriber sees them live; the log keeps the events
+    /// they point at).
+    fn publish_alerts(&self) {
+        let subject = crate::alerts::subject(&self.scenario);
+        for alert in self.metrics.take_alerts() {
+            if let Ok(bytes) = serde_json::to_vec(&alert) {
+                let publish = self.client.publish(subject.clone(), bytes.into());
+                if let Err(e) = self.runtime.block_on(publish) {
+                    tracing::warn!(error = %e, "alert not published");
+                }
+            }
+        }
     }
 
     /// Applies the operator commands that arrived since the last hour, in arrival
@@ -831,6 +848,7 @@ impl Policy for MeshPolicy {
         self.keep(commands)?;
         self.host.observe(batch, requests)?;
         refresh(self, &self.serving);
+        self.publish_alerts();
         let result = self.publish_route(hour);
         self.keep(result)
     }

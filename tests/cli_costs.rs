@@ -1,0 +1,174 @@
+//! Costs and budgets through the CLI: a tight compute budget retrains less and the report
+//! shows the trade-off and the budget alert; a drift not worth its cost is noticed, not
+//! acted on; with no budget limits the loop takes the decisions it took before budgets.
+
+#[path = "support/cli.rs"]
+mod cli;
+
+use std::path::Path;
+
+use cli::{ledgerloop, repo_file, run_governed, text};
+use serde_json::Value;
+
+/// The shipped ONT policy with `edits` (exact line -> replacement) applied, written
+/// into `dir`; panics when a line is not found, so a renamed key fails loudly.
+fn policy(dir: &Path, name: &str, edits: &[(&str, &str)]) -> String {
+    let mut toml = std::fs::read_to_string(repo_file("scenarios/agents/ont.toml")).expect("read");
+    for (from, to) in edits {
+        let line = toml
+            .lines()
+            .find(|l| l.starts_with(from))
+            .unwrap_or_else(|| panic!("no line starting with {from}"))
+            .to_string();
+        toml = toml.replace(&line, to);
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, toml).expect("write policy");
+    path.display().to_string()
+}
+
+/// Runs the small governed ONT scenario with `policy` into `dir/name`.
+fn run(dir: &Path, name: &str, policy: &str) -> std::path::PathBuf {
+    let out = dir.join(name);
+    let run = run_governed(&out, &["--agents", policy]);
+    assert!(run.status.success(), "{}", text(&run));
+    out
+}
+
+fn summary(out: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(out.join("summary.json")).expect("summary"))
+        .expect("json")
+}
+
+fn audit_passes(out: &Path) {
+    let log = out.join("log");
+    let audit = ledgerloop(&["audit", log.to_str().expect("utf-8")]);
+    let report = text(&audit);
+    assert!(audit.status.success(), "{report}");
+    assert!(report.contains("mismatches: 0"), "{report}");
+}
+
+/// Every decision of the agents' streams in log order, as (stream, type, payload
+/// without its evidence and rule), read through `log show --json`.
+fn decisions(out: &Path) -> Vec<(String, String, Value)> {
+    let log = out.join("log");
+    let shown = ledgerloop(&["log", "show", log.to_str().expect("utf-8"), "--json"]);
+    assert!(shown.status.success(), "{}", text(&shown));
+    String::from_utf8_lossy(&shown.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["payload"].get("rule").is_some())
+        .map(|v| {
+            let mut payload = v["payload"].clone();
+            if let Some(map) = payload.as_object_mut() {
+                for key in ["evidence", "rule", "weighed"] {
+                    map.remove(key);
+                }
+            }
+            let stream = v["stream"].as_str().unwrap_or("").to_string();
+            let kind = v["event_type"].as_str().unwrap_or("").to_string();
+            (stream, kind, payload)
+        })
+        .collect()
+}
+
+/// With a tight weekly compute budget the loop starts fewer jobs than without limits,
+/// records `budget_exhausted` deferrals that `audit` re-derives, and the report shows
+/// the costs and a budget alert linking the deferral.
+#[test]
+fn tight_budget_retrains_less_and_the_report_shows_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let free = run(dir.path(), "free", &repo_file("scenarios/agents/ont.toml"));
+    let tight_policy = policy(
+        dir.path(),
+        "tight.toml",
+        &[
+            ("cpu_seconds_per_week = ", "cpu_seconds_per_week = 3.0"),
+            (
+                "prior_cpu_seconds_per_row = ",
+                "prior_cpu_seconds_per_row = 0.0003",
+            ),
+        ],
+    );
+    let tight = run(dir.path(), "tight", &tight_policy);
+    let jobs = |s: &Value| s["costs"]["totals"]["jobs_started"].as_u64().expect("jobs");
+    let (free_s, tight_s) = (summary(&free), summary(&tight));
+    assert!(
+        jobs(&tight_s) < jobs(&free_s),
+        "tight {} vs free {}",
+        jobs(&tight_s),
+        jobs(&free_s)
+    );
+    let cpu = |s: &Value| s["costs"]["totals"]["cpu_seconds"].as_f64().expect("cpu");
+    assert!(cpu(&tight_s) < cpu(&free_s));
+    let exhausted = tight_s["costs"]["deferred_by_reason"]["budget_exhausted"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(exhausted >= 1, "{}", tight_s["costs"]);
+    audit_passes(&tight);
+    let page = std::fs::read_to_string(tight.join("report.html")).expect("report");
+    assert!(page.contains("<section id=\"alerts\""), "no alerts section");
+    assert!(page.contains("alert-budget_exhausted"), "no budget alert");
+    assert!(page.contains("retrains deferred: budget exhausted"));
+    assert!(page.contains("<table id=\"cost-iterations\">"));
+}
+
+/// A drift whose expected gain is below the policy's minimum is recorded as a
+/// `not_worth_it` deferral (noticed, not acted on), no job starts, and audit agrees.
+#[test]
+fn drift_not_worth_its_cost_is_noticed_not_acted_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let picky = policy(
+        dir.path(),
+        "picky.toml",
+        &[("min_gain_points = ", "min_gain_points = 90.0")],
+    );
+    let out = run(dir.path(), "picky", &picky);
+    let s = summary(&out);
+    assert_eq!(s["costs"]["totals"]["jobs_started"], 0, "{}", s["costs"]);
+    let not_worth = s["costs"]["deferred_by_reason"]["not_worth_it"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(not_worth >= 1, "{}", s["costs"]);
+    let deferral = decisions(&out)
+        .into_iter()
+        .find(|(_, kind, p)| kind == "RetrainDeferred" && p["reason"] == "not_worth_it")
+        .expect("a not_worth_it deferral");
+    assert_eq!(deferral.0, "trainer");
+    audit_passes(&out);
+}
+
+/// Without the budget table and the gain estimate (the loop as it was before budgets)
+/// and with an unlimited budget, the agents take the same decisions in the same order:
+/// only the weighing, evidence and rules differ.
+#[test]
+fn no_budget_limits_take_the_same_decisions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let before = policy(
+        dir.path(),
+        "before.toml",
+        &[
+            ("estimate_gain = ", ""),
+            ("[trainer.budget]", ""),
+            ("cpu_seconds_per_day = ", ""),
+            ("cpu_seconds_per_week = ", ""),
+            ("min_gain_points = ", ""),
+            ("min_gain_points_per_cpu_hour = ", ""),
+            ("prior_cpu_seconds_per_row = ", ""),
+        ],
+    );
+    let old = run(dir.path(), "before", &before);
+    let unlimited = run(
+        dir.path(),
+        "unlimited",
+        &repo_file("scenarios/agents/ont.toml"),
+    );
+    let (a, b) = (decisions(&old), decisions(&unlimited));
+    assert!(a.iter().any(|(_, kind, _)| kind == "TrainingStarted"));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x, y);
+    }
+    let page = std::fs::read_to_string(old.join("report.html")).expect("report");
+    assert!(!page.contains("retrains deferred: budget exhausted"));
+}
