@@ -8,10 +8,9 @@ mod cli;
 #[path = "../runtime/tests/support/nats.rs"]
 mod nats;
 
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use cli::{ledgerloop, repo_file, text};
+use cli::{export_mesh, finish, jsonl, ledgerloop, repo_file, spawn, text};
 use nats::NatsServer;
 
 /// Longest any wait of this test may take.
@@ -32,33 +31,6 @@ fn world_args() -> Vec<String> {
     ]
     .map(String::from)
     .to_vec()
-}
-
-fn spawn(args: &[String]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ledgerloop"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start ledgerloop")
-}
-
-fn finish(mut child: Child) -> Output {
-    let deadline = Instant::now() + WAIT;
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("ledgerloop did not finish within {WAIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().expect("output")
-}
-
-fn jsonl(log: &std::path::Path) -> String {
-    let out = ledgerloop(&["log", "export", log.to_str().expect("utf-8"), "--jsonl"]);
-    assert!(out.status.success(), "{}", text(&out));
-    String::from_utf8(out.stdout).expect("utf-8")
 }
 
 /// Devices and mesh over NATS: `predict` answers mid-run, both finish, and the exported
@@ -135,17 +107,7 @@ fn devices_drive_the_mesh_and_predict_answers() {
     assert!(said.contains("at most 600 rows held"), "{said}");
 
     let copy = dir.path().join("copy");
-    let export = ledgerloop(&[
-        "log",
-        "export",
-        "--from",
-        &url,
-        "--scenario",
-        "ont-offline",
-        "--to",
-        copy.to_str().expect("utf-8"),
-    ]);
-    assert!(export.status.success(), "{}", text(&export));
+    export_mesh(&url, &copy);
     let mut sim_args: Vec<String> = ["sim", "--quiet", "--out"].map(String::from).to_vec();
     sim_args.push(dir.path().join("sim").display().to_string());
     sim_args.extend(world_args());

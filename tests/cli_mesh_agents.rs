@@ -9,11 +9,10 @@ mod cli;
 #[path = "../runtime/tests/support/nats.rs"]
 mod nats;
 
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cli::{ledgerloop, repo_file, text};
+use cli::{export_mesh, finish, jsonl, ledgerloop, repo_file, spawn, text};
 use nats::NatsServer;
 
 /// Longest any wait of these tests may take.
@@ -36,28 +35,6 @@ fn scenario_args(days: &str) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect()
-}
-
-fn spawn(args: &[String]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ledgerloop"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start ledgerloop")
-}
-
-/// Waits for `child` to exit, failing the test (and killing it) after [`WAIT`].
-fn wait_with_timeout(mut child: Child) -> Output {
-    let deadline = Instant::now() + WAIT;
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("ledgerloop did not finish within {WAIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().expect("output")
 }
 
 /// Polls `status --json` until the stream holds more than `batches` batches.
@@ -96,12 +73,6 @@ fn signal(pid: &str, signal: &str) {
     assert!(status.success(), "kill {signal} {pid}");
 }
 
-fn jsonl(log: &Path) -> String {
-    let out = ledgerloop(&["log", "export", log.to_str().expect("utf-8"), "--jsonl"]);
-    assert!(out.status.success(), "{}", text(&out));
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
 /// SIGKILL of one agent process and an abort of another right after an append: both
 /// restart, and the exported log equals `sim`'s for the same seed, event for event.
 #[test]
@@ -126,7 +97,7 @@ fn killed_agent_processes_restart_without_repeating_decisions() {
     let pid_file = out.join("agents").join("releaser.pid");
     let pid = std::fs::read_to_string(&pid_file).expect("releaser pid file");
     signal(pid.trim(), "-KILL");
-    let run = wait_with_timeout(mesh);
+    let run = finish(mesh);
     let said = text(&run);
     assert!(run.status.success(), "{said}");
     assert!(said.contains("agent restarts:"), "{said}");
@@ -134,17 +105,7 @@ fn killed_agent_processes_restart_without_repeating_decisions() {
     assert!(said.contains("releaser 1"), "{said}");
 
     let copy = dir.path().join("copy");
-    let export = ledgerloop(&[
-        "log",
-        "export",
-        "--from",
-        &url,
-        "--scenario",
-        "ont-offline",
-        "--to",
-        copy.to_str().expect("utf-8"),
-    ]);
-    assert!(export.status.success(), "{}", text(&export));
+    export_mesh(&url, &copy);
     let reference = dir.path().join("sim");
     let mut sim: Vec<String> = vec!["sim".into(), "--quiet".into()];
     sim.extend(scenario_args("8"));
@@ -186,7 +147,7 @@ fn sigterm_stops_an_agent_and_a_mesh_cleanly() {
     );
     wait_for_subscribers(&url);
     signal(&agent.id().to_string(), "-TERM");
-    let stopped = wait_with_timeout(agent);
+    let stopped = finish(agent);
     assert!(stopped.status.success(), "{}", text(&stopped));
 
     let mut args: Vec<String> = ["mesh", "--nats", &url].map(String::from).to_vec();
@@ -216,7 +177,7 @@ fn sigterm_stops_an_agent_and_a_mesh_cleanly() {
     assert!(approve.status.success(), "{}", text(&approve));
     assert!(text(&approve).contains("alice"), "{}", text(&approve));
     signal(&mesh.id().to_string(), "-TERM");
-    let run = wait_with_timeout(mesh);
+    let run = finish(mesh);
     let said = text(&run);
     assert_eq!(run.status.code(), Some(143), "{said}");
     assert!(said.contains("stopped by a signal"), "{said}");
@@ -224,17 +185,7 @@ fn sigterm_stops_an_agent_and_a_mesh_cleanly() {
     assert!(audit.status.success(), "{}", text(&audit));
     assert!(text(&audit).contains("mismatches: 0"), "{}", text(&audit));
     let copy = dir.path().join("copy");
-    let export = ledgerloop(&[
-        "log",
-        "export",
-        "--from",
-        &url,
-        "--scenario",
-        "ont-offline",
-        "--to",
-        copy.to_str().expect("utf-8"),
-    ]);
-    assert!(export.status.success(), "{}", text(&export));
+    export_mesh(&url, &copy);
     let events = jsonl(&copy.join("log"));
     assert!(
         events.lines().filter(|l| l.contains("alice")).count() >= 2,

@@ -38,18 +38,8 @@ Examples:
 pub struct DevicesArgs {
     #[command(flatten)]
     pub nats: NatsArgs,
-    /// Scenario file (the same one the mesh was started with).
-    #[arg(long)]
-    pub scenario: PathBuf,
-    /// Master seed (overrides `scenario.seed`).
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Simulated days after the warm-up (overrides `scenario.days`).
-    #[arg(long)]
-    pub days: Option<u32>,
-    /// Overrides any scenario value, e.g. `--set ont.devices=2000` (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    #[command(flatten)]
+    pub run: super::sim::ScenarioArgs,
     /// Readings per second of wall time; none: as fast as the mesh answers.
     #[arg(long)]
     pub rate: Option<f64>,
@@ -67,8 +57,8 @@ pub fn run_devices_command(args: DevicesArgs) -> anyhow::Result<ExitCode> {
             "--rate {rate}: readings per second must be positive"
         );
     }
-    let overrides = super::sim::scenario_overrides(&args.set, args.seed, args.days);
-    let scenario = Scenario::load(&args.scenario, &overrides)?;
+    let overrides = args.run.overrides();
+    let scenario = Scenario::load(&args.run.scenario, &overrides)?;
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("out").join(format!(
             "devices-{}-seed{}",
@@ -77,7 +67,7 @@ pub fn run_devices_command(args: DevicesArgs) -> anyhow::Result<ExitCode> {
     });
     let options = args.nats.options()?;
     let summary = run_devices(&scenario, &overrides, &options, &out, args.rate)
-        .with_context(|| format!("running the devices of {}", args.scenario.display()))?;
+        .with_context(|| format!("running the devices of {}", args.run.scenario.display()))?;
     print!("{}", summary.table());
     println!("summary:   {}", out.join("summary.json").display());
     Ok(ExitCode::SUCCESS)

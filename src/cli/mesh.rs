@@ -102,18 +102,8 @@ impl NatsArgs {
 pub struct MeshArgs {
     #[command(flatten)]
     pub nats: NatsArgs,
-    /// Scenario file (e.g. scenarios/ont-offline.toml).
-    #[arg(long)]
-    pub scenario: PathBuf,
-    /// Master seed (overrides `scenario.seed`).
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Simulated days after the warm-up (overrides `scenario.days`).
-    #[arg(long)]
-    pub days: Option<u32>,
-    /// Overrides any scenario value, e.g. `--set ont.devices=2000` (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    #[command(flatten)]
+    pub run: super::sim::ScenarioArgs,
     /// The agents' policy file; defaults to `agents/<world>.toml` beside the scenario.
     #[arg(long)]
     pub agents: Option<PathBuf>,
@@ -200,13 +190,13 @@ impl MeshArgs {
 
 /// Runs the governed loop with JetStream as the log of record.
 pub fn run_mesh(args: MeshArgs) -> anyhow::Result<ExitCode> {
-    let overrides = super::sim::scenario_overrides(&args.set, args.seed, args.days);
-    let scenario = Scenario::load(&args.scenario, &overrides)?;
+    let overrides = args.run.overrides();
+    let scenario = Scenario::load(&args.run.scenario, &overrides)?;
     let world = format!("{:?}", scenario.scenario.world).to_lowercase();
     let path = args
         .agents
         .clone()
-        .unwrap_or_else(|| GovernedConfig::default_path(&args.scenario, &world));
+        .unwrap_or_else(|| GovernedConfig::default_path(&args.run.scenario, &world));
     let config = GovernedConfig::load(&path)?;
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("out").join(format!(
@@ -225,7 +215,7 @@ pub fn run_mesh(args: MeshArgs) -> anyhow::Result<ExitCode> {
         eprintln!(
             "waiting for the devices: ledgerloop devices --nats {} --scenario {}",
             options.url,
-            args.scenario.display()
+            args.run.scenario.display()
         );
     }
     let stop = super::agent::stop_flag()?;
@@ -246,7 +236,7 @@ pub fn run_mesh(args: MeshArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(STOPPED_BY_SIGNAL));
     }
     let run =
-        run.with_context(|| format!("running {} on {}", args.scenario.display(), options.url))?;
+        run.with_context(|| format!("running {} on {}", args.run.scenario.display(), options.url))?;
     for warning in &run.durability.warnings {
         eprintln!("WARNING (durability): {warning}");
     }

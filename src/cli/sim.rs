@@ -46,6 +46,23 @@ pub enum PolicyKind {
 /// Arguments of `ledgerloop sim`.
 #[derive(Debug, Args)]
 pub struct SimArgs {
+    #[command(flatten)]
+    pub run: ScenarioArgs,
+    /// Output folder; defaults to `out/<scenario name>-seed<seed>`. Must not hold a log.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Which policy serves the model.
+    #[arg(long, value_enum, default_value = "governed")]
+    pub policy: PolicyKind,
+    /// The agents' policy file; defaults to `agents/<world>.toml` beside the scenario.
+    #[arg(long)]
+    pub agents: Option<PathBuf>,
+}
+
+/// Which scenario a run simulates, with its command-line overrides (shared by `sim`,
+/// `mesh` and `devices`).
+#[derive(Debug, Clone, Args)]
+pub struct ScenarioArgs {
     /// Scenario file (e.g. scenarios/ont-offline.toml).
     #[arg(long)]
     pub scenario: PathBuf,
@@ -58,34 +75,27 @@ pub struct SimArgs {
     /// Overrides any scenario value, e.g. `--set ont.devices=2000` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
-    /// Output folder; defaults to `out/<scenario name>-seed<seed>`. Must not hold a log.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Which policy serves the model.
-    #[arg(long, value_enum, default_value = "governed")]
-    pub policy: PolicyKind,
-    /// The agents' policy file; defaults to `agents/<world>.toml` beside the scenario.
-    #[arg(long)]
-    pub agents: Option<PathBuf>,
 }
 
-/// The `--set` assignments followed by `--seed` and `--days` (shared by `sim` and
-/// `mesh`): explicit flags win over `--set`, so they are applied last.
-pub fn scenario_overrides(set: &[String], seed: Option<u64>, days: Option<u32>) -> Vec<String> {
-    let mut overrides = set.to_vec();
-    if let Some(seed) = seed {
-        overrides.push(format!("scenario.seed={seed}"));
+impl ScenarioArgs {
+    /// The `--set` assignments followed by `--seed` and `--days`: explicit flags win over
+    /// `--set`, so they are applied last.
+    pub fn overrides(&self) -> Vec<String> {
+        let mut overrides = self.set.clone();
+        if let Some(seed) = self.seed {
+            overrides.push(format!("scenario.seed={seed}"));
+        }
+        if let Some(days) = self.days {
+            overrides.push(format!("scenario.days={days}"));
+        }
+        overrides
     }
-    if let Some(days) = days {
-        overrides.push(format!("scenario.days={days}"));
-    }
-    overrides
 }
 
 /// Runs the scenario, prints the table and where the outputs went.
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
-    let overrides = scenario_overrides(&args.set, args.seed, args.days);
-    let scenario = Scenario::load(&args.scenario, &overrides).map_err(scenario_hint)?;
+    let overrides = args.run.overrides();
+    let scenario = Scenario::load(&args.run.scenario, &overrides).map_err(scenario_hint)?;
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("out").join(format!(
             "{}-seed{}",
@@ -111,7 +121,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     );
     let started = std::time::Instant::now();
     let mut summary = simulate(&args, &scenario, &overrides, &out, governed)
-        .with_context(|| format!("running {}", args.scenario.display()))?;
+        .with_context(|| format!("running {}", args.run.scenario.display()))?;
     if governed {
         // The world does not know what its policy spent: the costs come from the log.
         summary = ledgerloop_runtime::costs::ledger::attach(&out)
@@ -205,7 +215,7 @@ fn agents_policy(args: &SimArgs, scenario: &Scenario) -> anyhow::Result<(Governe
     let path = args
         .agents
         .clone()
-        .unwrap_or_else(|| GovernedConfig::default_path(&args.scenario, &world));
+        .unwrap_or_else(|| GovernedConfig::default_path(&args.run.scenario, &world));
     let config = GovernedConfig::load(&path).hint(|| {
         format!(
             "scenarios/agents/{world}.toml documents every key of an agents' policy; \

@@ -3,7 +3,11 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Longest a spawned `ledgerloop` may run in a test.
+pub const SPAWN_WAIT: Duration = Duration::from_secs(300);
 
 /// Runs `ledgerloop` with `args`.
 pub fn ledgerloop(args: &[&str]) -> Output {
@@ -52,4 +56,49 @@ pub fn run_governed(out: &Path, extra: &[&str]) -> Output {
     ];
     args.extend_from_slice(extra);
     ledgerloop(&args)
+}
+
+/// Starts `ledgerloop` with `args` in the background, its output captured.
+pub fn spawn(args: &[String]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_ledgerloop"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ledgerloop")
+}
+
+/// Waits for `child` to exit, failing the test (and killing it) after [`SPAWN_WAIT`].
+pub fn finish(mut child: Child) -> Output {
+    let deadline = Instant::now() + SPAWN_WAIT;
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("ledgerloop did not finish within {SPAWN_WAIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// The events of the embedded log at `log` as JSON lines (ids, sequences and hashes).
+pub fn jsonl(log: &Path) -> String {
+    let out = ledgerloop(&["log", "export", log.to_str().expect("utf-8"), "--jsonl"]);
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// Copies the mesh run of `ont-offline` on `url` into the run folder `to`.
+pub fn export_mesh(url: &str, to: &Path) {
+    let export = ledgerloop(&[
+        "log",
+        "export",
+        "--from",
+        url,
+        "--scenario",
+        "ont-offline",
+        "--to",
+        to.to_str().expect("utf-8"),
+    ]);
+    assert!(export.status.success(), "{}", text(&export));
 }
