@@ -43,6 +43,8 @@ pub const MAX_CONFLICT_RETRIES: usize = 64;
 pub const FIRST_POSITION_HEADER: &str = "Ll-First-Position";
 /// How long a blocking append keeps retrying while the server is unreachable.
 pub const OUTAGE_RETRY: Duration = Duration::from_secs(120);
+/// Looks at (or creates) the stream this many times before giving up.
+const STREAM_OPEN_ATTEMPTS: usize = 5;
 /// How long `follow` waits before looking for new messages again.
 const FOLLOW_POLL: Duration = Duration::from_millis(50);
 const BACKEND: &str = "jetstream";
@@ -132,10 +134,7 @@ impl JetStreamLog {
             allow_direct: true,
             ..Default::default()
         };
-        let mut stream = js
-            .get_or_create_stream(config)
-            .await
-            .map_err(|e| backend(format!("cannot open stream {stream_name}: {e}")))?;
+        let mut stream = open_stream(&js, config).await?;
         let info = stream.info().await.map_err(backend)?;
         if info.config.subjects != subjects {
             return Err(backend(format!(
@@ -362,6 +361,25 @@ impl JetStreamLog {
         }
         Ok(low)
     }
+}
+
+/// Gets the stream, creating it when missing. Processes that start together (the host
+/// and its agents) race to create it; the server then refuses the loser's create
+/// ("subjects overlap"), and the loser finds the winner's stream on the next look.
+async fn open_stream(js: &Context, config: Config) -> Result<Stream> {
+    let name = config.name.clone();
+    let mut last = String::new();
+    for attempt in 0..STREAM_OPEN_ATTEMPTS {
+        match js.get_or_create_stream(config.clone()).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => {
+                last = e.to_string();
+                tracing::debug!(stream = %name, attempt, error = %last, "stream open raced; looking again");
+                tokio::time::sleep(Duration::from_millis(50 * (attempt as u64 + 1))).await;
+            }
+        }
+    }
+    Err(backend(format!("cannot open stream {name}: {last}")))
 }
 
 /// Hash-chains `events` after `head`, from global position `position`.

@@ -54,7 +54,8 @@ pub struct RemotePolicy {
     client: async_nats::Client,
     runtime: tokio::runtime::Handle,
     scenario: String,
-    runs: async_nats::jetstream::object_store::ObjectStore,
+    /// The `runs` object store, opened once the host has answered (it creates it).
+    runs: Option<async_nats::jetstream::object_store::ObjectStore>,
     route: ServingRoute,
     seq: u64,
     static_seed: u64,
@@ -192,7 +193,9 @@ impl RemotePolicy {
         };
         let bytes = serde_json::to_vec(&world)?;
         let sha256 = sha256_hex(&bytes);
-        let runs = self.runs.clone();
+        let runs = self.runs.clone().ok_or_else(|| Error::Mesh {
+            reason: "the run started before the host answered".into(),
+        })?;
         self.runtime
             .block_on(async move {
                 let mut reader = bytes.as_slice();
@@ -389,24 +392,16 @@ pub fn run_devices(
         .build()
         .map_err(io(out))?;
     let name = scenario.scenario.name.clone();
-    let (client, log, runs) = runtime.block_on(async {
+    let (client, log) = runtime.block_on(async {
         let client = connect(options).await?;
         let log = JetStreamLog::open(client.clone(), &name, &options.stream).await?;
-        let runs = log
-            .context()
-            .create_object_store(async_nats::jetstream::object_store::Config {
-                bucket: bucket(&name, "runs"),
-                ..Default::default()
-            })
-            .await
-            .map_err(nats("object store runs"))?;
-        Ok::<_, Error>((client, log, runs))
+        Ok::<_, Error>((client, log))
     })?;
     let mut policy = RemotePolicy {
         client,
         runtime: runtime.handle().clone(),
         scenario: name,
-        runs: runs.clone(),
+        runs: None,
         route: ServingRoute::champion("unstarted"),
         seq: 0,
         static_seed: component_u64(scenario.scenario.seed, "learner/static"),
@@ -417,6 +412,11 @@ pub fn run_devices(
     std::fs::create_dir_all(out).map_err(io(out))?;
     // Nothing is logged before the host answers: it checks the log is empty first.
     policy.done(WorldCall::Hello)?;
+    // The host created the scenario's object stores before it answered.
+    let runs = runtime
+        .block_on(log.context().get_object_store(bucket(&policy.scenario, "runs")))
+        .map_err(nats("object store runs"))?;
+    policy.runs = Some(runs.clone());
     let shared: ledgerloop_events::SharedLog = Arc::new(log);
     let summary = std::thread::scope(|scope| {
         scope
