@@ -414,7 +414,10 @@ pub fn run_devices(
     policy.done(WorldCall::Hello)?;
     // The host created the scenario's object stores before it answered.
     let runs = runtime
-        .block_on(log.context().get_object_store(bucket(&policy.scenario, "runs")))
+        .block_on(
+            log.context()
+                .get_object_store(bucket(&policy.scenario, "runs")),
+        )
         .map_err(nats("object store runs"))?;
     policy.runs = Some(runs.clone());
     let shared: ledgerloop_events::SharedLog = Arc::new(log);
