@@ -9,6 +9,7 @@
 //!   of it, and the process supervisor of `mesh --agents processes`;
 //! - [`bench`]: the figures of `ledgerloop bench jetstream`;
 //! - [`export`]: copying a JetStream log into an embedded log for offline audit;
+//! - [`mirror`]: the object stores (inputs, artifacts, runs) and the serving bucket;
 //! - [`metrics`]: Prometheus text on `--metrics ADDR`, counted from what is appended;
 //! - [`operator`]: `rollback` / `approve` sent to a running mesh, applied at the next
 //!   simulated hour;
@@ -27,6 +28,7 @@ pub mod durability;
 pub mod export;
 pub mod jetstream;
 pub mod metrics;
+pub mod mirror;
 pub mod operator;
 pub mod run;
 pub mod security;
