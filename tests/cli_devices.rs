@@ -33,6 +33,20 @@ fn world_args() -> Vec<String> {
     .to_vec()
 }
 
+/// `predict` for device 17 of the `ont-offline` mesh on `url`.
+fn predict(url: &str, features: &str) -> std::process::Output {
+    ledgerloop(&[
+        "predict",
+        "--nats",
+        url,
+        "--scenario",
+        "ont-offline",
+        "--device",
+        "17",
+        features,
+    ])
+}
+
 /// Devices and mesh over NATS: `predict` answers mid-run, both finish, and the exported
 /// log equals `sim`'s for the same scenario and seed, event for event.
 #[test]
@@ -56,16 +70,10 @@ fn devices_drive_the_mesh_and_predict_answers() {
     // Mid-run, the served model answers for a device (ONT columns in scenario order).
     let deadline = Instant::now() + WAIT;
     let answer = loop {
-        let asked = ledgerloop(&[
-            "predict",
-            "--nats",
+        let asked = predict(
             &url,
-            "--scenario",
-            "ont-offline",
-            "--device",
-            "17",
             "--features=-19.5,2.5,12.0,45.0,3.3,0,0,0.01,1200,1,35,3",
-        ]);
+        );
         if asked.status.success() {
             break text(&asked);
         }
@@ -79,16 +87,7 @@ fn devices_drive_the_mesh_and_predict_answers() {
     assert!(answer.contains("device 17: class"), "{answer}");
     assert!(answer.contains("from version"), "{answer}");
     // A wrong number of features is refused with the world's columns named.
-    let wrong = ledgerloop(&[
-        "predict",
-        "--nats",
-        &url,
-        "--scenario",
-        "ont-offline",
-        "--device",
-        "17",
-        "--features=1,2,3",
-    ]);
+    let wrong = predict(&url, "--features=1,2,3");
     assert!(!wrong.status.success());
     assert!(
         text(&wrong).contains("this world takes 12: rx_power_dbm"),
@@ -130,16 +129,7 @@ fn devices_drive_the_mesh_and_predict_answers() {
 #[test]
 fn predict_without_a_mesh_says_so() {
     let server = NatsServer::start().expect("nats-server");
-    let asked = ledgerloop(&[
-        "predict",
-        "--nats",
-        &server.url(),
-        "--scenario",
-        "ont-offline",
-        "--device",
-        "1",
-        "--features=1,2,3",
-    ]);
+    let asked = predict(&server.url(), "--features=1,2,3");
     assert!(!asked.status.success());
     assert!(
         text(&asked).contains("is a mesh of `ont-offline` running"),

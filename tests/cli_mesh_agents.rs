@@ -37,25 +37,25 @@ fn scenario_args(days: &str) -> Vec<String> {
     .collect()
 }
 
+/// `status --json` of the `ont-offline` mesh on `url`, when it answers.
+fn status(url: &str) -> Option<serde_json::Value> {
+    let out = ledgerloop(&[
+        "status",
+        "--nats",
+        url,
+        "--scenario",
+        "ont-offline",
+        "--json",
+    ]);
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).unwrap_or_default())
+}
+
 /// Polls `status --json` until the stream holds more than `batches` batches.
 fn wait_for_batches(url: &str, batches: u64) {
     let deadline = Instant::now() + WAIT;
-    loop {
-        let status = ledgerloop(&[
-            "status",
-            "--nats",
-            url,
-            "--scenario",
-            "ont-offline",
-            "--json",
-        ]);
-        if status.status.success() {
-            let value: serde_json::Value =
-                serde_json::from_slice(&status.stdout).unwrap_or_default();
-            if value["batches"].as_u64().unwrap_or(0) > batches {
-                return;
-            }
-        }
+    while status(url).is_none_or(|v| v["batches"].as_u64().unwrap_or(0) <= batches) {
         assert!(
             Instant::now() < deadline,
             "the mesh never wrote {batches} batches"
@@ -197,18 +197,7 @@ fn sigterm_stops_an_agent_and_a_mesh_cleanly() {
 /// agent's stream is created on open, so the log answers `status` once it is up.
 fn wait_for_subscribers(url: &str) {
     let deadline = Instant::now() + WAIT;
-    loop {
-        let status = ledgerloop(&[
-            "status",
-            "--nats",
-            url,
-            "--scenario",
-            "ont-offline",
-            "--json",
-        ]);
-        if status.status.success() {
-            return;
-        }
+    while status(url).is_none() {
         assert!(Instant::now() < deadline, "the agent never opened the log");
         std::thread::sleep(Duration::from_millis(100));
     }

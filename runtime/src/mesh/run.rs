@@ -201,6 +201,16 @@ pub async fn open_log(
     Ok((client, log, seen))
 }
 
+/// The runtime a mesh process blocks on: two workers (the machine's cores), with I/O and
+/// timers. `out` names the run folder in the error.
+pub fn mesh_runtime(out: &Path) -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(io(out))
+}
+
 /// What a mesh run produced.
 #[derive(Debug)]
 pub struct MeshRun {
@@ -230,11 +240,7 @@ pub fn run(
     out: &Path,
     options: &MeshOptions,
 ) -> Result<MeshRun> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(io(out))?;
+    let runtime = mesh_runtime(out)?;
     let name = scenario.scenario.name.clone();
     let (client, log, durability, mirror) = runtime.block_on(async {
         let (client, log, durability) = open_log(options, &name).await?;

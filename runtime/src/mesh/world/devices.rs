@@ -26,7 +26,7 @@ use crate::blobs::sha256_hex;
 use crate::error::{io, nats, Error, Result};
 use crate::host::POLICY_NAME;
 use crate::mesh::jetstream::JetStreamLog;
-use crate::mesh::run::{bucket, connect, MeshOptions, SUMMARY_OBJECT};
+use crate::mesh::run::{bucket, connect, mesh_runtime, MeshOptions, SUMMARY_OBJECT};
 use crate::mesh::subjects;
 
 /// Object (in the `runs` store) holding the world's start.
@@ -386,11 +386,7 @@ pub fn run_devices(
     out: &std::path::Path,
     rate_rows_per_s: Option<f64>,
 ) -> Result<Summary> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(io(out))?;
+    let runtime = mesh_runtime(out)?;
     let name = scenario.scenario.name.clone();
     let (client, log) = runtime.block_on(async {
         let client = connect(options).await?;
