@@ -101,6 +101,7 @@ fn tight_budget_retrains_less_and_the_report_shows_it() {
     );
     let cpu = |s: &Value| s["costs"]["totals"]["cpu_seconds"].as_f64().expect("cpu");
     assert!(cpu(&tight_s) < cpu(&free_s));
+    measured_beside_the_log(&free, &free_s);
     let exhausted = tight_s["costs"]["deferred_by_reason"]["budget_exhausted"]
         .as_u64()
         .unwrap_or(0);
@@ -111,6 +112,40 @@ fn tight_budget_retrains_less_and_the_report_shows_it() {
     assert!(page.contains("alert-budget_exhausted"), "no budget alert");
     assert!(page.contains("retrains deferred: budget exhausted"));
     assert!(page.contains("<table id=\"cost-iterations\">"));
+}
+
+/// The run's `measured_costs.json` holds one measurement per training job (and the
+/// distillations and evaluations), every one with measured process CPU time, and its
+/// modelled CPU seconds add up to what the log's cost ledger says.
+fn measured_beside_the_log(out: &Path, summary: &Value) {
+    let text = std::fs::read_to_string(out.join("measured_costs.json")).expect("measured");
+    let measured: Value = serde_json::from_str(&text).expect("measured json");
+    let works = measured["works"].as_array().expect("works");
+    let trainings = works.iter().filter(|w| w["kind"] == "training").count() as u64;
+    let jobs = summary["costs"]["totals"]["jobs_started"]
+        .as_u64()
+        .expect("jobs");
+    assert_eq!(trainings, jobs, "one measurement per training job");
+    let measured_cpu: f64 = works
+        .iter()
+        .map(|w| {
+            w["cpu_seconds_measured"]
+                .as_f64()
+                .expect("measured on Linux")
+        })
+        .sum();
+    assert!(measured_cpu > 0.0, "no CPU time measured");
+    let modelled: f64 = works
+        .iter()
+        .map(|w| w["cpu_seconds_modelled"].as_f64().expect("modelled"))
+        .sum();
+    let logged = summary["costs"]["totals"]["cpu_seconds"]
+        .as_f64()
+        .expect("cpu");
+    assert!(
+        (modelled - logged).abs() <= 1e-6 * logged.max(1.0),
+        "measured file models {modelled} s, the log {logged} s"
+    );
 }
 
 /// A drift whose expected gain is below the policy's minimum is recorded as a

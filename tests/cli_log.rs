@@ -227,3 +227,42 @@ fn bad_inputs_are_clear_errors_and_modify_nothing() {
         assert_eq!(contents(path), before, "{} was modified", path.display());
     }
 }
+
+/// Runs `ledgerloop ARGS`, reads a little of its stdout and closes the pipe, as `| head`
+/// does; returns the exit status and stderr.
+fn read_a_little(args: &[&str]) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ledgerloop"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn ledgerloop");
+    let mut first = [0u8; 64];
+    let mut stdout = child.stdout.take().expect("stdout");
+    stdout.read_exact(&mut first).expect("some output");
+    drop(stdout);
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A reader that stops early (`| head`) ends `log show` and `log export` quietly with
+/// the status SIGPIPE gives (141), never a panic or an error message.
+#[test]
+fn closed_stdout_ends_quietly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Far more than a pipe buffer (64 KiB) of output, so the writer meets the closed pipe.
+    make_log(dir.path(), 5000);
+    let log = dir.path().to_str().expect("p");
+    for args in [
+        vec!["log", "show", log],
+        vec!["log", "export", log, "--jsonl"],
+    ] {
+        let (status, stderr) = read_a_little(&args);
+        assert_eq!(status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?} wrote to stderr: {stderr}");
+    }
+}

@@ -5,14 +5,17 @@
 //! same bytes for the same seed, and wall time differs between two runs and machines.
 //! The model charges a training pass `rows x epochs x parameters` times a constant and a
 //! scoring pass `rows x parameters` times another, both from the `[host.costs]` table of
-//! the policy file, so that the numbers scale the way real training cost does.
+//! the policy file, so that the numbers scale the way real training cost does. What the
+//! work really took on this machine is measured beside the log ([`measured`]).
 
 use ledgerloop_events::catalogue::Cost;
 use serde::{Deserialize, Serialize};
 
 pub mod ledger;
+pub mod measured;
 
 pub use ledger::{summarise, IterationCost};
+pub use measured::{MeasuredCosts, MeasuredWork, Stopwatch, WorkKind};
 
 /// The sim's cost model, the `[host.costs]` table of a policy file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -41,6 +41,7 @@ use uuid::Uuid;
 
 use crate::blobs::BlobStore;
 use crate::config::GovernedConfig;
+use crate::costs::MeasuredCosts;
 use crate::data::{FeatureTransform, RowStore, ServedModel};
 use crate::error::{Error, Result};
 use crate::journal::{Journal, HOST_STREAM, WORKER_STREAM};
@@ -111,6 +112,8 @@ pub struct GovernedPolicy {
     call_observer: Option<CallObserver>,
     /// Agents living elsewhere (mesh actors or processes); `None`: they decide here.
     remote: Option<Box<dyn RemoteAgents>>,
+    /// CPU and wall time the workers took on this machine (never in the log).
+    measured: MeasuredCosts,
 }
 
 impl GovernedPolicy {
@@ -158,7 +161,13 @@ impl GovernedPolicy {
             faults: None,
             call_observer: None,
             remote: None,
+            measured: MeasuredCosts::default(),
         })
+    }
+
+    /// What the workers took on this machine so far (measured, beside the log).
+    pub fn measured_costs(&self) -> &MeasuredCosts {
+        &self.measured
     }
 
     /// Tells `observer` about every later agent call.

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Args;
 use ledgerloop_runtime::config::GovernedConfig;
+use ledgerloop_runtime::costs::measured::{MeasuredTotals, MEASURED_COSTS_FILE};
 use ledgerloop_runtime::host::GovernedPolicy;
 use ledgerloop_runtime::report::REPORT_FILE;
 use ledgerloop_sim::config::replay::ReplayKind;
@@ -120,7 +121,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         "run started"
     );
     let started = std::time::Instant::now();
-    let mut summary = simulate(&args, &scenario, &overrides, &out, governed)
+    let (mut summary, measured) = simulate(&args, &scenario, &overrides, &out, governed)
         .with_context(|| format!("running {}", args.run.scenario.display()))?;
     if governed {
         // The world does not know what its policy spent: the costs come from the log.
@@ -128,6 +129,18 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             .with_context(|| format!("summing the costs of {}", out.display()))?;
     }
     print!("{}", summary.table());
+    if let Some(m) = measured {
+        // The log holds the cost model's CPU seconds; this is what the work took here.
+        println!(
+            "worker CPU:  {:.1} s measured ({:.1} s wall, {} jobs and evaluations), \
+             {:.1} s modelled in the log; per job in {}",
+            m.cpu_seconds_measured,
+            m.wall_seconds,
+            m.works,
+            m.cpu_seconds_modelled,
+            out.join(MEASURED_COSTS_FILE).display()
+        );
+    }
     let report = super::report::write_report(&out, &out.join(REPORT_FILE))?;
     let (log, json) = (out.join("log"), out.join("summary.json"));
     tracing::info!(
@@ -187,7 +200,7 @@ fn simulate(
     overrides: &[String],
     out: &Path,
     governed: bool,
-) -> anyhow::Result<Summary> {
+) -> anyhow::Result<(Summary, Option<MeasuredTotals>)> {
     let agents = if governed {
         Some(agents_policy(args, scenario)?)
     } else {
@@ -203,10 +216,14 @@ fn simulate(
         }
         Some((config, source)) => {
             let mut policy = GovernedPolicy::new(config, &source, log.clone(), out)?;
-            run_with_log_observed(scenario, overrides, &mut policy, out, log, &mut progress)?
+            let summary =
+                run_with_log_observed(scenario, overrides, &mut policy, out, log, &mut progress)?;
+            let measured = policy.measured_costs();
+            measured.write(out)?;
+            return Ok((summary, Some(measured.totals(None))));
         }
     };
-    Ok(summary)
+    Ok((summary, None))
 }
 
 /// The agents' policy (`--agents`, or the world's file beside the scenario) and its path.

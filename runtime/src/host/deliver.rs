@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::evaluate::Candidate;
 use super::faults::delayable;
 use super::GovernedPolicy;
+use crate::costs::{Stopwatch, WorkKind};
 use crate::error::{Error, Result};
 use crate::faults::{CrashPoint, DeliveryFault, WorkerFault};
 use crate::journal::WORKER_STREAM;
@@ -259,6 +260,7 @@ impl GovernedPolicy {
             }
             None => {}
         }
+        let watch = Stopwatch::start();
         let outcome = TrainingJob::from_started(started)
             .map_err(crate::error::agent("trainer"))
             .and_then(|job| {
@@ -292,6 +294,9 @@ impl GovernedPolicy {
             }
             Err(e) => failed(&started.job_id, e.to_string()),
         };
+        let modelled = spent_cpu_seconds(&fact);
+        self.measured
+            .push(watch.stop(hour, WorkKind::Training, &started.job_id, modelled));
         self.finish_job(hour, started_id, fact)
     }
 
@@ -328,6 +333,7 @@ impl GovernedPolicy {
         if !self.started_jobs.insert(started_id) {
             return Ok(());
         }
+        let watch = Stopwatch::start();
         let fact = match self.models.get(&started.teacher_model_id).cloned() {
             None => failed(
                 &started.job_id,
@@ -348,6 +354,9 @@ impl GovernedPolicy {
                 }
             }
         };
+        let modelled = spent_cpu_seconds(&fact);
+        self.measured
+            .push(watch.stop(hour, WorkKind::Distillation, &started.job_id, modelled));
         let id = self
             .journal
             .fact(WORKER_STREAM, "worker", hour, &fact, Some(started_id))?;
@@ -379,4 +388,14 @@ pub(super) fn failed(job_id: &str, reason: String) -> Event {
         reason,
         spent: None,
     })
+}
+
+/// CPU seconds the cost model charged in a worker's fact (0 for a failure).
+fn spent_cpu_seconds(fact: &Event) -> f64 {
+    let spent = match fact {
+        Event::ModelTrained(t) => t.spent.as_ref(),
+        Event::StudentDistilled(d) => d.spent.as_ref(),
+        _ => None,
+    };
+    spent.map_or(0.0, |c| c.cpu_seconds)
 }

@@ -9,6 +9,7 @@
 use uuid::Uuid;
 
 use super::GovernedPolicy;
+use crate::costs::{Stopwatch, WorkKind};
 use crate::data::RowStore;
 use crate::error::Result;
 use crate::step::{Input, Role};
@@ -75,6 +76,7 @@ impl GovernedPolicy {
         if candidate.model_id == champion.model_id {
             return Ok(());
         }
+        let watch = Stopwatch::start();
         let heldout = self.heldout(c.heldout_from);
         let report = workers::evaluate(
             candidate,
@@ -84,6 +86,9 @@ impl GovernedPolicy {
             &self.slice_names,
             &self.config.host.costs,
         )?;
+        let modelled = report.spent.as_ref().map_or(0.0, |c| c.cpu_seconds);
+        self.measured
+            .push(watch.stop(hour, WorkKind::Evaluation, &c.model_id, modelled));
         self.give(
             Role::Evaluator,
             hour,

@@ -345,6 +345,8 @@ pub fn run(
         return Err(e);
     }
     let summary = summary?;
+    // Measured worker CPU stays beside the log, as in `sim`.
+    policy.host.measured_costs().write(out)?;
     policy.mirror_new()?;
     if summary.is_some() {
         let summary_path = out.join(SUMMARY_OBJECT);
