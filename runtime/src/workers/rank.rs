@@ -24,8 +24,8 @@ use ledgerloop_sim::world::recommend::LEARNER_NAME;
 use crate::blobs::sha256_hex;
 use crate::costs::CostModel;
 use crate::data::RowStore;
-use crate::error::{Error, Result};
-use crate::workers::{compose, TrainingData};
+use crate::error::Result;
+use crate::workers::{compose, job_error, TrainingData};
 
 /// Prefix of a ranker's version name (followed by the start of its SHA-256).
 pub const MODEL_PREFIX: &str = "ranker-";
@@ -144,14 +144,6 @@ pub fn train(
         spent: Some(spent),
     };
     Ok((model, fact))
-}
-
-fn job_error(job: &TrainingJob, reason: &str) -> Error {
-    Error::Replay {
-        stream: "workers".into(),
-        sequence: 0,
-        reason: format!("{}: {reason}", job.job_id),
-    }
 }
 
 /// Per row, whether `model`'s top `k` for the row's user holds the consumed item.
