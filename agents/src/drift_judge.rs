@@ -5,8 +5,9 @@
 //!
 //! Its inputs are events already in the log: `BaselineTrained` (arm `baseline_arm`),
 //! `ModelPromoted` and `RolledBack` name the champion; the Perceiver's `BatchIngested`
-//! (samples and confidence) and `FeedbackRecorded` (the 0/1 error stream) feed it. Its
-//! state is therefore the fold of those inputs together with its own decisions, in log
+//! (samples and confidence) and `FeedbackRecorded` (the 0/1 error stream) feed it; a
+//! rejecting `VerdictIssued` on the champion re-arms its signals (ranking hosts hand it
+//! on). Its state is therefore the fold of those inputs together with its own decisions, in log
 //! order; [`DriftJudge::step`] decides and then folds the input and the decisions.
 //!
 //! `evolve` cannot see the policy, so when a champion appears the judge records a
@@ -168,6 +169,17 @@ impl Decider for DriftJudge {
                 state.alarms += 1;
             }
             Event::RetrainRequested(r) => state.last_alarm_hour = Some(r.hour),
+            // A rejected candidate leaves the drift its alarm reported unanswered while the
+            // champion serves on: every signal re-arms, so a shift that persists alarms
+            // again once the cool-down ends instead of staying silenced by the hysteresis.
+            // Only hosts that hand verdicts to the DriftJudge (rankings) reach this.
+            Event::VerdictIssued(v)
+                if v.verdict == crate::evaluator::REJECTED
+                    && v.champion_model_id.is_some()
+                    && v.champion_model_id == state.champion =>
+            {
+                state.disarmed.clear();
+            }
             Event::FeedbackRecorded(f) => {
                 state.observe_feedback(f);
             }

@@ -288,8 +288,9 @@ impl Trainer {
         })
     }
 
-    /// The composition of a job started now: every fresh label, a replay sample of the
-    /// history, and the newest pseudo-labels up to the share cap.
+    /// The composition of a job started now: every fresh label (or, with
+    /// `recent_window_labels`, the newest labels of the window), a replay sample of the
+    /// history before them, and the newest pseudo-labels up to the share cap.
     pub fn composition(&self, state: &TrainerState) -> DatasetComposition {
         let p = &self.policy;
         let baseline = state
@@ -297,18 +298,24 @@ impl Trainer {
             .get(&p.baseline_arm)
             .copied()
             .unwrap_or(0);
-        let pool = baseline.saturating_add(state.labels_used);
+        let labels_from = match p.recent_window_labels {
+            Some(window) => state
+                .labels_used
+                .min(state.labels_total.saturating_sub(window)),
+            None => state.labels_used,
+        };
+        let pool = baseline.saturating_add(labels_from);
         // Float products of counts below 2^53 and fractions in [0, 1] are finite; the
         // cast saturates, and `min` keeps the result within the cap either way.
         let replay = ((pool as f64 * p.replay_fraction).floor() as u64).min(p.max_replay_rows);
-        let fresh = state.fresh_labels();
+        let fresh = state.labels_total.saturating_sub(labels_from);
         let share = p.max_pseudo_share;
         let true_rows = fresh.saturating_add(replay) as f64;
         let cap = (true_rows * share / (1.0 - share)).floor() as u64;
         let pseudo = state.fresh_pseudo().min(cap);
         DatasetComposition {
             fresh_labels: RowRange {
-                from: state.labels_used,
+                from: labels_from,
                 to: state.labels_total,
             },
             pseudo_labels: RowRange {

@@ -291,3 +291,50 @@ proptest! {
         prop_assert_eq!(out, expected);
     }
 }
+
+/// Given an alarm whose signal stays high (hysteresis), when the candidate it asked for
+/// is rejected, then the signals re-arm and the persisting shift alarms again after the
+/// cool-down; a blessed verdict, or one about another champion, re-arms nothing.
+#[test]
+fn rejected_candidate_rearms_a_persisting_shift() {
+    use ledgerloop_events::catalogue::VerdictIssued;
+    let judge = DriftJudge::new(DriftJudgePolicy {
+        cooldown_hours: 10,
+        ..DriftJudgePolicy::default()
+    })
+    .expect("valid");
+    let verdict = |verdict: &str, champion: &str| {
+        Event::from(VerdictIssued {
+            candidate_model_id: "m-candidate".into(),
+            champion_model_id: Some(champion.into()),
+            verdict: verdict.into(),
+            ..Default::default()
+        })
+    };
+    let alarm = error_phases(7, &[(30, 0.1), (15, 0.4)]);
+    let (state, _, out) = run(&judge, &alarm);
+    assert_eq!(count(&out, "DriftDetected"), 1, "{out:#?}");
+    assert!(!state.disarmed.is_empty(), "the alarm disarmed its signal");
+    // The shift goes on: errors keep rising, so the detector flags again.
+    let persisting = |from: u64| -> Vec<Event> {
+        (from..from + 30)
+            .map(|h| feedback(7, h, 50, 0.75))
+            .collect()
+    };
+    for (answer, alarms) in [
+        (verdict("blessed", MODEL), 0),
+        (verdict("rejected", "another-model"), 0),
+        (verdict("rejected", MODEL), 1),
+    ] {
+        let mut inputs = alarm.clone();
+        inputs.push(answer.clone());
+        inputs.extend(persisting(45));
+        let (_, _, out) = run(&judge, &inputs);
+        assert_eq!(
+            count(&out, "DriftDetected") - 1,
+            alarms,
+            "after {answer:?}: {:?}",
+            notice_reasons(&out)
+        );
+    }
+}

@@ -359,3 +359,86 @@ fn cooldown_defers_until_it_ends() {
     let events = host(&t, &mut state, &TrainerInput::Tick { hour: 34 });
     assert_eq!(started(&events).job_id, "train-2");
 }
+
+/// With `recent_window_labels`, a job trains on the newest labels of the window (some of
+/// which an earlier job used) and replays only the history before them, while the
+/// minimum still counts new labels; without it, the same inputs train on the new labels.
+#[test]
+fn recent_window_reaches_back_over_used_labels() {
+    let run = |window: Option<u64>| {
+        let p = TrainerPolicy {
+            cooldown_hours: 0,
+            min_fresh_labels: 400,
+            recent_window_labels: window,
+            ..TrainerPolicy::default()
+        };
+        let t = trainer(p.clone());
+        let mut state = fold::<Trainer>(&[baseline(1000), Event::LabelsReceived(labels(3000))]);
+        let first = host(
+            &t,
+            &mut state,
+            &TrainerInput::RetrainRequested(request("high", "", 1)),
+        );
+        assert_eq!(started(&first).job_id, "train-1");
+        let done = ModelTrained {
+            job_id: "train-1".into(),
+            model_id: "m1".into(),
+            ..Default::default()
+        };
+        let input = TrainerInput::ModelTrained {
+            trained: done,
+            hour: 2,
+        };
+        assert!(host(&t, &mut state, &input).is_empty());
+        let request = TrainerInput::RetrainRequested(request("high", "", 3));
+        let few = TrainerInput::LabelsReceived {
+            labels: labels(300),
+            hour: 3,
+        };
+        host(&t, &mut state, &few);
+        let events = host(&t, &mut state, &request);
+        assert!(
+            matches!(&events[..], [Event::RetrainDeferred(d)] if d.reason == "too_few_labels"),
+            "300 new labels are under the minimum, whatever the window: {events:?}"
+        );
+        let more = TrainerInput::LabelsReceived {
+            labels: labels(200),
+            hour: 4,
+        };
+        let events = host(&t, &mut state, &more);
+        let s = started(&events).clone();
+        (p, s)
+    };
+    let (p, windowed) = run(Some(2000));
+    let at = |s: &TrainingStarted, key: &str| s.evidence.get(key).unwrap_or(-1.0);
+    assert_eq!(
+        (
+            at(&windowed, "labels.from"),
+            at(&windowed, "labels.to"),
+            at(&windowed, "replay.pool_rows"),
+            at(&windowed, "replay.rows"),
+            at(&windowed, "labels.available"),
+        ),
+        (1500.0, 3500.0, 2500.0, 500.0, 500.0)
+    );
+    assert_eq!(
+        windowed.rule.params.get("recent_window_labels"),
+        Some(&serde_json::json!(2000))
+    );
+    assert!(p.validate().is_ok());
+    let (p, plain) = run(None);
+    assert_eq!(
+        (at(&plain, "labels.from"), at(&plain, "replay.pool_rows")),
+        (3000.0, 4000.0)
+    );
+    assert!(!plain.rule.params.contains_key("recent_window_labels"));
+    let zero = TrainerPolicy {
+        recent_window_labels: Some(0),
+        ..p
+    };
+    let refused = zero.validate().expect_err("an empty window is refused");
+    assert!(
+        refused.to_string().contains("recent_window_labels"),
+        "{refused}"
+    );
+}

@@ -155,6 +155,37 @@ impl HostSettings {
     }
 }
 
+/// Settings of the ranking workers (the `[ranker]` table of a ranking world's policy).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RankerSettings {
+    /// Weight of a user's category affinity against item popularity in the governed
+    /// recommender, >= 0 (the scenario's `recommend.affinity_weight` is the static and
+    /// oracle arms' weight).
+    pub affinity_weight: f64,
+}
+
+impl Default for RankerSettings {
+    fn default() -> Self {
+        Self {
+            affinity_weight: 1.0,
+        }
+    }
+}
+
+impl RankerSettings {
+    /// Rejects settings no fit could use.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let w = self.affinity_weight;
+        if !(w.is_finite() && w >= 0.0) {
+            return Err(format!(
+                "ranker.affinity_weight = {w}: must be finite and >= 0"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The whole policy file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -173,6 +204,10 @@ pub struct GovernedConfig {
     pub evaluator: EvaluatorPolicy,
     /// Releaser policy.
     pub releaser: ReleaserPolicy,
+    /// The ranking workers' settings; present only in a ranking world's policy, and left
+    /// out of the recorded policies otherwise (so classification logs are unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranker: Option<RankerSettings>,
     /// Faults injected by the deterministic fault simulation (`ledgerloop simtest`);
     /// absent and off in normal runs, and then left out of the recorded policies.
     #[serde(skip_serializing_if = "FaultSettings::is_off")]
@@ -198,6 +233,9 @@ impl GovernedConfig {
         let config: GovernedConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         config.host.validate().map_err(invalid)?;
         config.fault_injection.validate().map_err(invalid)?;
+        if let Some(ranker) = &config.ranker {
+            ranker.validate().map_err(invalid)?;
+        }
         config.agents().map_err(|e| invalid(e.to_string()))?;
         Ok(config)
     }

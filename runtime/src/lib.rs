@@ -13,8 +13,11 @@
 //!   loop iteration;
 //! - [`data`]: label, pseudo-label and warm-up row stores, the feature transform, the
 //!   served models;
-//! - [`workers`]: training, evaluation and distillation with `ledgerloop-models`;
+//! - [`workers`]: training, evaluation and distillation with `ledgerloop-models`, and
+//!   the ranking workers (`workers/rank.rs`);
 //! - [`host`]: [`host::GovernedPolicy`], the sim host, a simulator `Policy`;
+//! - [`rank_host`]: [`rank_host::RankGovernedPolicy`], the sim host of ranking worlds
+//!   (recommend), a simulator `RankPolicy` with the same agents and journal;
 //! - [`mesh`]: the same agents over NATS: JetStream log backend, each agent a
 //!   supervised ractor actor (or `ledgerloop agent` process) fed from its subject, the
 //!   world over NATS (`devices`), predictions, operator commands, export, subjects,
@@ -39,6 +42,7 @@ pub mod faults;
 pub mod host;
 pub mod journal;
 pub mod mesh;
+pub mod rank_host;
 pub mod report;
 pub mod restore;
 pub mod simtest;

@@ -26,6 +26,8 @@ use crate::costs::CostModel;
 use crate::data::{FeatureTransform, Net, RowStore, ServedModel};
 use crate::error::{model, Error, Result};
 
+pub mod rank;
+
 /// What a training job reads.
 #[derive(Debug, Clone, Copy)]
 pub struct TrainingData<'a> {

@@ -173,12 +173,41 @@ pub fn run_with_log_observed(
     log: ledgerloop_events::SharedLog,
     observer: &mut dyn RunObserver,
 ) -> Result<Summary> {
+    logged_run(scenario, overrides, out, log, observer, |sink| {
+        run_scenario_with(scenario, policy, sink)
+    })
+}
+
+/// Like [`run_with_log_observed`] for a ranking scenario (recommend, interaction
+/// replay) with a ranking policy serving.
+pub fn run_rank_with_log_observed(
+    scenario: &Scenario,
+    overrides: &[String],
+    policy: &mut dyn RankPolicy,
+    out: &std::path::Path,
+    log: ledgerloop_events::SharedLog,
+    observer: &mut dyn RunObserver,
+) -> Result<Summary> {
+    logged_run(scenario, overrides, out, log, observer, |sink| {
+        run_recommend_with(scenario, policy, sink)
+    })
+}
+
+/// Runs `body` with the log sink (shown to `observer`), then writes the summary.
+fn logged_run(
+    scenario: &Scenario,
+    overrides: &[String],
+    out: &std::path::Path,
+    log: ledgerloop_events::SharedLog,
+    observer: &mut dyn RunObserver,
+    body: impl FnOnce(&mut dyn RunSink) -> Result<RunOutput>,
+) -> Result<Summary> {
     let mut sink = EventLogSink::with_log(log, scenario.scenario.seed, overrides)?;
     let mut observed = Observed {
         sink: &mut sink,
         observer,
     };
-    let output = run_scenario_with(scenario, policy, &mut observed)?;
+    let output = body(&mut observed)?;
     sink.close()?;
     let summary = Summary::new(scenario, output)?;
     summary.write(out)?;

@@ -10,12 +10,13 @@ use clap::Args;
 use ledgerloop_runtime::config::GovernedConfig;
 use ledgerloop_runtime::costs::measured::{MeasuredTotals, MEASURED_COSTS_FILE};
 use ledgerloop_runtime::host::GovernedPolicy;
+use ledgerloop_runtime::rank_host::RankGovernedPolicy;
 use ledgerloop_runtime::report::REPORT_FILE;
 use ledgerloop_sim::config::replay::ReplayKind;
 use ledgerloop_sim::config::Scenario;
 use ledgerloop_sim::config::WorldKind;
 use ledgerloop_sim::policy::StaticPolicy;
-use ledgerloop_sim::run::{open_fresh_log, run_with_log_observed};
+use ledgerloop_sim::run::{open_fresh_log, run_rank_with_log_observed, run_with_log_observed};
 use ledgerloop_sim::summary::Summary;
 
 use super::progress::SimProgress;
@@ -106,8 +107,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     let governed = args.policy == PolicyKind::Governed && governable(&scenario, &args);
     if args.policy == PolicyKind::Governed && !governed {
         tracing::warn!(
-            "the sim host governs classification worlds (ont, intent, a replay with \
-             --agents); {} runs the static policy",
+            "the sim host governs ont, intent, recommend and a classification replay \
+             with --agents; {} runs the static policy",
             scenario.scenario.name
         );
     }
@@ -176,19 +177,22 @@ fn scenario_hint(error: ledgerloop_sim::Error) -> anyhow::Error {
     super::with_hint(error.into(), hint)
 }
 
-/// The sim host governs classification worlds; rankings (recommend, interaction
-/// replays) are served by the static ranker. A replayed classification world has no
-/// default policy file, so it is governed when one is given.
+/// The sim host governs classification worlds and the recommend world (rankings);
+/// interaction replays are served by the static ranker. A replayed classification world
+/// has no default policy file, so it is governed when one is given.
 fn governable(scenario: &Scenario, args: &SimArgs) -> bool {
-    let interaction = scenario
+    match scenario.scenario.world {
+        WorldKind::Ont | WorldKind::Intent | WorldKind::Recommend => true,
+        WorldKind::Replay => !interaction(scenario) && args.agents.is_some(),
+    }
+}
+
+/// Whether the scenario replays interactions (a ranking world without a generator).
+fn interaction(scenario: &Scenario) -> bool {
+    scenario
         .replay
         .as_ref()
-        .is_some_and(|r| r.kind == ReplayKind::Interaction);
-    match scenario.scenario.world {
-        WorldKind::Ont | WorldKind::Intent => true,
-        WorldKind::Replay => !interaction && args.agents.is_some(),
-        WorldKind::Recommend => false,
-    }
+        .is_some_and(|r| r.kind == ReplayKind::Interaction)
 }
 
 /// Runs the scenario into `out` with the progress bar watching. The agents' policy is
@@ -213,6 +217,10 @@ fn simulate(
         None => {
             let mut policy = StaticPolicy::default();
             run_with_log_observed(scenario, overrides, &mut policy, out, log, &mut progress)?
+        }
+        Some((config, source)) if scenario.scenario.world == WorldKind::Recommend => {
+            let mut policy = RankGovernedPolicy::new(config, &source, log.clone(), out)?;
+            run_rank_with_log_observed(scenario, overrides, &mut policy, out, log, &mut progress)?
         }
         Some((config, source)) => {
             let mut policy = GovernedPolicy::new(config, &source, log.clone(), out)?;

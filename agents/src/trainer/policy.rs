@@ -165,6 +165,14 @@ pub struct TrainerPolicy {
     /// of the recorded rule so that older logs re-derive unchanged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetPolicy>,
+    /// Train on the newest this-many labels, even those an earlier job used, instead of
+    /// only the labels since the last job: a sliding window for worlds whose recent
+    /// behaviour is the target (rankings), where a job started soon after the last one
+    /// would otherwise see a day of data. `min_fresh_labels` still counts only new labels.
+    /// `None` (the default) is the behaviour before the option existed, and is left out of
+    /// the recorded policy and rule, so older logs re-derive unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_window_labels: Option<u64>,
 }
 
 impl Default for TrainerPolicy {
@@ -191,6 +199,7 @@ impl Default for TrainerPolicy {
             cooldown_hours: 24,
             federated: None,
             budget: None,
+            recent_window_labels: None,
         }
     }
 }
@@ -204,6 +213,10 @@ impl TrainerPolicy {
         }
         if self.min_fresh_labels == 0 {
             return Err(invalid(POLICY, "min_fresh_labels", 0, "must be >= 1"));
+        }
+        if self.recent_window_labels == Some(0) {
+            let why = "must be >= 1 (leave it out to train on the labels since the last job)";
+            return Err(invalid(POLICY, "recent_window_labels", 0, why));
         }
         let r = self.replay_fraction;
         if !(0.0..=1.0).contains(&r) {
@@ -323,8 +336,12 @@ impl TrainerPolicy {
             .with("backoff_hours", self.backoff_hours)
             .with("cooldown_hours", self.cooldown_hours)
             .with("federated", federated);
-        match &self.budget {
+        let rule = match &self.budget {
             Some(b) => rule.with("budget", b.params()),
+            None => rule,
+        };
+        match self.recent_window_labels {
+            Some(window) => rule.with("recent_window_labels", window),
             None => rule,
         }
     }

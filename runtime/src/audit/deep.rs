@@ -216,6 +216,16 @@ pub(crate) fn deep(
     progress: &mut Progress<'_>,
 ) -> DeepReport {
     let mut report = DeepReport::default();
+    if config.ranker.is_some() {
+        // The deep audit re-runs the classification workers only; claiming a pass for
+        // ranker jobs it did not re-run would be worse than saying so.
+        report.mismatches.push(
+            "a ranking run: --deep does not re-run the ranking workers yet (each ranker's \
+             weights are in artifacts/ by the SHA-256 its ModelTrained records)"
+                .into(),
+        );
+        return report;
+    }
     let work = loaded.order.iter().filter(|(_, e)| is_work(e)).count();
     progress.stage(AuditStage::Deep, work as u64);
     tracing::debug!(jobs = work, "re-running the workers");

@@ -44,6 +44,12 @@ pub struct SlateOutcome {
     pub items: Vec<u32>,
     /// Whether each shown item was clicked.
     pub clicked: Vec<bool>,
+    /// The item the user consumed in the session (from the slate or elsewhere), when the
+    /// world logs consumption: the portal knows what was watched even when it was not
+    /// shown. A governed policy learns from it and counts a miss when it is not in the
+    /// slate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumed: Option<u32>,
 }
 
 /// What a ranking policy is given before day 0.

@@ -24,8 +24,8 @@ pub struct PopAffinityParams {
     pub affinity_weight: f64,
 }
 
-/// A fitted recommender.
-#[derive(Debug, Clone)]
+/// A fitted recommender (serialisable, so a governed run can store it as an artifact).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PopAffinity {
     categories: usize,
     affinity_weight: f32,

@@ -303,6 +303,7 @@ fn run_day(
                 user: e.user,
                 items: st.slate.clone(),
                 clicked,
+                consumed: e.positive.then_some(e.item),
             };
             queue.record(version, outcome);
             st.remember(&e);

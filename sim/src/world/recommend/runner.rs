@@ -322,6 +322,7 @@ fn run_day(
                 user,
                 items: served.clone(),
                 clicked,
+                consumed: Some(item as u32),
             };
             sim.outcomes.record(version, outcome);
         }
