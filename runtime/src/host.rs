@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ledgerloop_agents::releaser::route;
-use ledgerloop_events::catalogue::{BaselineTrained, PoliciesLoaded};
+use ledgerloop_events::catalogue::{BaselineTrained, PoliciesLoaded, WarmStart};
 use ledgerloop_events::{Event, SharedLog};
 use ledgerloop_sim::data::{Inputs, Observed};
 use ledgerloop_sim::learner::Classifier;
@@ -111,6 +111,8 @@ pub struct GovernedPolicy {
     call_observer: Option<CallObserver>,
     /// Agents living elsewhere (mesh actors or processes); `None`: they decide here.
     remote: Option<Box<dyn RemoteAgents>>,
+    /// The model the first model is fine-tuned from; `None`: trained from scratch.
+    warm_start: Option<crate::transfer::SourceModel>,
 }
 
 impl GovernedPolicy {
@@ -158,7 +160,14 @@ impl GovernedPolicy {
             faults: None,
             call_observer: None,
             remote: None,
+            warm_start: None,
         })
+    }
+
+    /// Starts the run from `source` (fine-tuned on the warm-up rows) instead of training
+    /// the first model from scratch.
+    pub fn warm_start_from(&mut self, source: crate::transfer::SourceModel) {
+        self.warm_start = Some(source);
     }
 
     /// Tells `observer` about every later agent call.
@@ -275,6 +284,15 @@ impl GovernedPolicy {
             start.clock,
             start.seed,
         );
+        if let Some(source) = &self.warm_start {
+            let names: Vec<String> = start
+                .shape
+                .features
+                .iter()
+                .map(|f| f.name.clone())
+                .collect();
+            source.check_fits(&names, &self.transform, self.n_classes)?;
+        }
         self.split_warmup(start)?;
         self.plan_faults(start.seed, start.clock.first_hour_of_day(0));
         let policies = serde_json::to_value(&self.config)?;
@@ -285,13 +303,7 @@ impl GovernedPolicy {
         });
         self.journal
             .facts(HOST_STREAM, "host", 0, &[loaded], None)?;
-        let first = workers::train_initial(
-            &self.warmup,
-            self.n_classes,
-            &self.transform,
-            &self.config.host,
-            start.seed,
-        )?;
+        let (first, warm_start) = self.first_model(start.seed)?;
         self.artifacts.put(&first_weights(&first)?)?;
         let baseline = Event::BaselineTrained(BaselineTrained {
             arm: BASELINE_ARM.to_string(),
@@ -302,6 +314,7 @@ impl GovernedPolicy {
                 "old_holdout_rows".to_string(),
                 self.old_holdout.len() as f64,
             )]),
+            warm_start,
         });
         let id = self
             .journal
@@ -325,6 +338,33 @@ impl GovernedPolicy {
         )?;
         self.give(Role::DriftJudge, 0, Input::Event(baseline), Some(id), None)?;
         Ok(())
+    }
+
+    /// The first model: trained from scratch on the warm-up rows, or the warm-start
+    /// source fine-tuned on them (its weights copied into this run's artifacts, so a deep
+    /// audit redoes the fine-tune from this folder alone) with what the log records of it.
+    fn first_model(&self, seed: u64) -> Result<(ServedModel, Option<WarmStart>)> {
+        let settings = &self.config.host;
+        let Some(source) = &self.warm_start else {
+            let first = workers::train_initial(
+                &self.warmup,
+                self.n_classes,
+                &self.transform,
+                settings,
+                seed,
+            )?;
+            return Ok((first, None));
+        };
+        self.artifacts.put(&source.weights)?;
+        let first = workers::warm_start_initial(
+            &source.model,
+            &self.warmup,
+            self.n_classes,
+            &self.transform,
+            settings,
+            seed,
+        )?;
+        Ok((first, Some(source.record(settings))))
     }
 
     /// The warm-up rows (training rows, then the old holdout) with what a deep audit

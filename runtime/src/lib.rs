@@ -13,6 +13,8 @@
 //!   loop iteration;
 //! - [`data`]: label, pseudo-label and warm-up row stores, the feature transform, the
 //!   served models;
+//! - [`transfer`]: a run's first model fine-tuned from another run's model (its final
+//!   champion by default), resolved from that run's log and checked by SHA-256;
 //! - [`workers`]: training, evaluation and distillation with `ledgerloop-models`;
 //! - [`host`]: [`host::GovernedPolicy`], the sim host, a simulator `Policy`;
 //! - [`mesh`]: the same agents over NATS: JetStream log backend, each agent a
@@ -43,6 +45,7 @@ pub mod report;
 pub mod restore;
 pub mod simtest;
 pub mod step;
+pub mod transfer;
 pub mod workers;
 
 pub use error::{Error, Result};
