@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Transfer figures (README, "Transfer"): per seed, runs the ONT-offline source for its 90
-# days, then the new-model fleet cold and warm-started from the source's final champion,
+# Transfer figures (README, "Transfer"): per seed, runs the ONT-offline source for
+# SOURCE_DAYS days, then the new-model fleet cold and warm-started from the source's final champion,
 # and prints the labels each needed to reach the target accuracy and its last-week
 # accuracy.
 #
@@ -8,14 +8,15 @@
 # every day up to and including the first day whose served accuracy (class-balanced
 # review sample) is at or above the target; "-" when no day reaches it.
 #
-# Usage: scripts/transfer-figures.sh TARGET DEVICES SEED...   (e.g. 0.85 10000 11 42)
+# Usage: scripts/transfer-figures.sh TARGET DEVICES SOURCE_DAYS SEED...   (e.g. 0.70 10000 90 11 42)
 # Needs a release build (`cargo build --release`, or LEDGERLOOP=path/to/binary) and jq.
 # Runs go to out/transfer-seed<S>-{source,cold,warm}.
 set -euo pipefail
 
 target="$1"
 devices="$2"
-shift 2
+source_days="$3"
+shift 3
 bin="${LEDGERLOOP:-${CARGO_TARGET_DIR:-target}/release/ledgerloop}"
 
 to_target='
@@ -32,7 +33,7 @@ printf '|---:|---:|---:|---|---|---:|---:|\n'
 for seed in "$@"; do
     base="out/transfer-seed${seed}"
     rm -rf "$base-source" "$base-cold" "$base-warm"
-    "$bin" --quiet sim --scenario scenarios/ont-offline.toml --seed "$seed" \
+    "$bin" --quiet sim --scenario scenarios/ont-offline.toml --seed "$seed" --days "$source_days" \
         --set "ont.devices=$devices" --out "$base-source" > /dev/null
     "$bin" --quiet sim --scenario scenarios/ont-new-model.toml --seed "$seed" \
         --set "ont.devices=$devices" --out "$base-cold" > /dev/null
@@ -42,7 +43,7 @@ for seed in "$@"; do
     warm=$(jq -c --argjson t "$target" "$to_target" "$base-warm/summary.json")
     week() { jq -r "(.last_week.$2.accuracy * 1000 | round / 1000)" "$1/summary.json"; }
     field() { jq -r "if . == null then \"-\" else .$2 end" <<< "$1"; }
-    printf '| %s | %s | **%s** | %s / %s | %s / **%s** | %s | %s |\n' "$seed" \
+    printf '| %s | %s | %s | %s / %s | %s / %s | %s | %s |\n' "$seed" \
         "$(field "$cold" labels)" "$(field "$warm" labels)" \
         "$(field "$cold" day)" "$(field "$warm" day)" \
         "$(week "$base-cold" served)" "$(week "$base-warm" served)" \

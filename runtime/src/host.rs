@@ -345,26 +345,19 @@ impl GovernedPolicy {
     /// audit redoes the fine-tune from this folder alone) with what the log records of it.
     fn first_model(&self, seed: u64) -> Result<(ServedModel, Option<WarmStart>)> {
         let settings = &self.config.host;
-        let Some(source) = &self.warm_start else {
-            let first = workers::train_initial(
-                &self.warmup,
-                self.n_classes,
-                &self.transform,
-                settings,
-                seed,
-            )?;
-            return Ok((first, None));
-        };
-        self.artifacts.put(&source.weights)?;
-        let first = workers::warm_start_initial(
-            &source.model,
+        if let Some(source) = &self.warm_start {
+            self.artifacts.put(&source.weights)?;
+        }
+        let first = workers::first_model(
+            self.warm_start.as_ref().map(|s| s.model.as_ref()),
             &self.warmup,
             self.n_classes,
             &self.transform,
             settings,
             seed,
         )?;
-        Ok((first, Some(source.record(settings))))
+        let record = self.warm_start.as_ref().map(|s| s.record(settings));
+        Ok((first, record))
     }
 
     /// The warm-up rows (training rows, then the old holdout) with what a deep audit

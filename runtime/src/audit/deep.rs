@@ -331,29 +331,25 @@ fn first_model(
     artifacts: &BlobStore,
     warm_start: Option<&WarmStart>,
 ) -> Result<ServedModel, String> {
-    let Some(w) = warm_start else {
-        return workers::train_initial(
-            &data.warmup,
-            data.n_classes,
-            &data.transform,
-            settings,
-            data.seed,
-        )
-        .map_err(|e| e.to_string());
+    let source = match warm_start {
+        None => None,
+        Some(w) => {
+            let weights = artifacts
+                .get(&w.source_artifact_sha256)
+                .map_err(|e| format!("warm-start source {}: {e}", w.source_model_id))?;
+            let source = TabularModel::from_weights(&weights).map_err(|e| e.to_string())?;
+            let source_id = source.model_id().map_err(|e| e.to_string())?;
+            if source_id != w.source_model_id {
+                return Err(format!(
+                    "the warm-start weights {} load as {source_id}, recorded {}",
+                    w.source_artifact_sha256, w.source_model_id
+                ));
+            }
+            Some(source)
+        }
     };
-    let weights = artifacts
-        .get(&w.source_artifact_sha256)
-        .map_err(|e| format!("warm-start source {}: {e}", w.source_model_id))?;
-    let source = TabularModel::from_weights(&weights).map_err(|e| e.to_string())?;
-    let source_id = source.model_id().map_err(|e| e.to_string())?;
-    if source_id != w.source_model_id {
-        return Err(format!(
-            "the warm-start weights {} load as {source_id}, recorded {}",
-            w.source_artifact_sha256, w.source_model_id
-        ));
-    }
-    workers::warm_start_initial(
-        &source,
+    workers::first_model(
+        source.as_ref(),
         &data.warmup,
         data.n_classes,
         &data.transform,
