@@ -37,7 +37,7 @@ pub use train::{
     CostBenefit, DistillationStarted, ModelTrained, RetrainDeferred, StudentDistilled,
     TrainingFailed, TrainingStarted,
 };
-pub use world::{BaselineTrained, DayClosed, ScenarioStarted};
+pub use world::{BaselineTrained, DayClosed, ScenarioStarted, WarmStart};
 
 /// Whether an event records a decision (with evidence and rule) or a fact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]

@@ -250,3 +250,25 @@ fn bad_shapes_and_options_are_typed_errors() -> Result<(), Error> {
     assert!(m.predict_proba(&[])?.is_empty());
     Ok(())
 }
+
+/// Weights alone load back (architecture read from the tensor shapes) with the same id
+/// and predictions; int8 weights and bytes that are not safetensors are typed errors.
+#[test]
+fn tabular_model_loads_from_weights_alone() -> Result<(), Error> {
+    let data = blobs(3, 800, 8, 3, 0.6, 4);
+    let cfg = MlpConfig {
+        n_features: 8,
+        n_classes: 3,
+        hidden: vec![16, 12, 6],
+    };
+    let (m, _) = TabularModel::fit(&cfg, &data, None, &small_opts(5))?;
+    let back = TabularModel::from_weights(&m.weights_bytes()?)?;
+    assert_eq!(back.config(), &cfg);
+    assert_eq!(back.model_id()?, m.model_id()?);
+    let x = &data.features[..80];
+    assert_eq!(m.predict_proba(x)?, back.predict_proba(x)?);
+    let int8 = QuantizedMlp::from_model(&m)?.to_artifact()?.weights;
+    assert!(TabularModel::from_weights(&int8).is_err());
+    assert!(TabularModel::from_weights(b"not safetensors").is_err());
+    Ok(())
+}

@@ -87,6 +87,15 @@ pub enum Error {
     /// JSON encoding or decoding failed.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    /// A run cannot start from the model it was asked to warm-start from (missing run,
+    /// no champion, weights that do not hash as recorded, a shape that does not fit).
+    #[error("warm start from {source_run}: {reason}")]
+    WarmStart {
+        /// The source as given (`DIR` or `DIR#model-id`).
+        source_run: String,
+        /// What is wrong, naming both sides where two things differ.
+        reason: String,
+    },
     /// An output folder already holds a log; nothing was written.
     #[error("{path} already holds a log; choose an empty folder")]
     OutputExists {

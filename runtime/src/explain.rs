@@ -198,9 +198,21 @@ pub fn render(link: &Link) -> String {
     out
 }
 
+/// Payload fields that are records worth reading whole, shown one field a line instead
+/// of as clipped JSON: the source a warm-started first model came from.
+const EXPANDED_FIELDS: &[&str] = &["warm_start"];
+
 fn render_payload(out: &mut String, payload: &serde_json::Value) {
     if let serde_json::Value::Object(map) = payload {
         for (k, v) in map {
+            if let (true, serde_json::Value::Object(_)) = (EXPANDED_FIELDS.contains(&k.as_str()), v)
+            {
+                out.push_str(&format!("\n    {k}:"));
+                let mut inner = String::new();
+                render_payload(&mut inner, v);
+                out.push_str(&inner.replace("\n    ", "\n        "));
+                continue;
+            }
             let text = match v {
                 serde_json::Value::String(s) => format!("\"{}\"", clip(s, 120)),
                 serde_json::Value::Object(_) | serde_json::Value::Array(_) => {

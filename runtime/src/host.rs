@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ledgerloop_agents::releaser::route;
-use ledgerloop_events::catalogue::{BaselineTrained, PoliciesLoaded};
+use ledgerloop_events::catalogue::{BaselineTrained, PoliciesLoaded, WarmStart};
 use ledgerloop_events::{Event, SharedLog};
 use ledgerloop_sim::data::{Inputs, Observed};
 use ledgerloop_sim::learner::Classifier;
@@ -114,6 +114,8 @@ pub struct GovernedPolicy {
     remote: Option<Box<dyn RemoteAgents>>,
     /// CPU and wall time the workers took on this machine (never in the log).
     measured: MeasuredCosts,
+    /// The model the first model is fine-tuned from; `None`: trained from scratch.
+    warm_start: Option<crate::transfer::SourceModel>,
 }
 
 impl GovernedPolicy {
@@ -162,12 +164,19 @@ impl GovernedPolicy {
             call_observer: None,
             remote: None,
             measured: MeasuredCosts::default(),
+            warm_start: None,
         })
     }
 
     /// What the workers took on this machine so far (measured, beside the log).
     pub fn measured_costs(&self) -> &MeasuredCosts {
         &self.measured
+    }
+
+    /// Starts the run from `source` (fine-tuned on the warm-up rows) instead of training
+    /// the first model from scratch.
+    pub fn warm_start_from(&mut self, source: crate::transfer::SourceModel) {
+        self.warm_start = Some(source);
     }
 
     /// Tells `observer` about every later agent call.
@@ -284,6 +293,15 @@ impl GovernedPolicy {
             start.clock,
             start.seed,
         );
+        if let Some(source) = &self.warm_start {
+            let names: Vec<String> = start
+                .shape
+                .features
+                .iter()
+                .map(|f| f.name.clone())
+                .collect();
+            source.check_fits(&names, &self.transform, self.n_classes)?;
+        }
         self.split_warmup(start)?;
         self.plan_faults(start.seed, start.clock.first_hour_of_day(0));
         let policies = serde_json::to_value(&self.config)?;
@@ -294,13 +312,7 @@ impl GovernedPolicy {
         });
         self.journal
             .facts(HOST_STREAM, "host", 0, &[loaded], None)?;
-        let first = workers::train_initial(
-            &self.warmup,
-            self.n_classes,
-            &self.transform,
-            &self.config.host,
-            start.seed,
-        )?;
+        let (first, warm_start) = self.first_model(start.seed)?;
         self.artifacts.put(&first_weights(&first)?)?;
         let baseline = Event::BaselineTrained(BaselineTrained {
             arm: BASELINE_ARM.to_string(),
@@ -311,6 +323,7 @@ impl GovernedPolicy {
                 "old_holdout_rows".to_string(),
                 self.old_holdout.len() as f64,
             )]),
+            warm_start,
         });
         let id = self
             .journal
@@ -334,6 +347,26 @@ impl GovernedPolicy {
         )?;
         self.give(Role::DriftJudge, 0, Input::Event(baseline), Some(id), None)?;
         Ok(())
+    }
+
+    /// The first model: trained from scratch on the warm-up rows, or the warm-start
+    /// source fine-tuned on them (its weights copied into this run's artifacts, so a deep
+    /// audit redoes the fine-tune from this folder alone) with what the log records of it.
+    fn first_model(&self, seed: u64) -> Result<(ServedModel, Option<WarmStart>)> {
+        let settings = &self.config.host;
+        if let Some(source) = &self.warm_start {
+            self.artifacts.put(&source.weights)?;
+        }
+        let first = workers::first_model(
+            self.warm_start.as_ref().map(|s| s.model.as_ref()),
+            &self.warmup,
+            self.n_classes,
+            &self.transform,
+            settings,
+            seed,
+        )?;
+        let record = self.warm_start.as_ref().map(|s| s.record(settings));
+        Ok((first, record))
     }
 
     /// The warm-up rows (training rows, then the old holdout) with what a deep audit

@@ -13,6 +13,8 @@
 //!   loop iteration;
 //! - [`data`]: label, pseudo-label and warm-up row stores, the feature transform, the
 //!   served models;
+//! - [`transfer`]: a run's first model fine-tuned from another run's model (its final
+//!   champion by default), resolved from that run's log and checked by SHA-256;
 //! - [`workers`]: training, evaluation and distillation with `ledgerloop-models`, and
 //!   the ranking workers (`workers/rank.rs`);
 //! - [`host`]: [`host::GovernedPolicy`], the sim host, a simulator `Policy`;
@@ -47,6 +49,7 @@ pub mod report;
 pub mod restore;
 pub mod simtest;
 pub mod step;
+pub mod transfer;
 pub mod workers;
 
 pub use error::{Error, Result};

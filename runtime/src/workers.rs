@@ -125,6 +125,37 @@ pub fn train_initial(
     ServedModel::new(m, transform.clone())
 }
 
+/// The first model of a run: trained from scratch on the warm-up rows
+/// ([`train_initial`]), or, when the run starts from another run's model, `source`
+/// fine-tuned on them with every layer trained (as the Trainer's `fine_tune` strategy
+/// does) and the host's warm-start epochs and learning rate. The source keeps its input
+/// standardiser, so the new world is seen on the scale the source learnt.
+pub fn first_model(
+    source: Option<&TabularModel>,
+    rows: &RowStore,
+    n_classes: usize,
+    transform: &Arc<FeatureTransform>,
+    settings: &HostSettings,
+    seed: u64,
+) -> Result<ServedModel> {
+    let Some(source) = source else {
+        return train_initial(rows, n_classes, transform, settings, seed);
+    };
+    let opts = TrainConfig {
+        seed,
+        max_epochs: settings.fine_tune_epochs,
+        batch_size: settings.batch_size,
+        learning_rate: settings.fine_tune_learning_rate,
+        fine_tune: FineTuneMode::Full,
+        ..TrainConfig::default()
+    };
+    let data = transform.dataset(rows, n_classes);
+    let (m, _) = source
+        .fine_tune(&data, None, &opts)
+        .map_err(model("warm start of the first model"))?;
+    ServedModel::new(m, transform.clone())
+}
+
 /// Runs one training job; returns the model and the `ModelTrained` fact.
 pub fn train(
     job: &TrainingJob,

@@ -147,6 +147,7 @@ fn trained(t: &Training) -> Event {
         day: t.day.max(0) as u32,
         training_rows: t.class_counts.iter().sum(),
         metrics,
+        warm_start: None,
     })
 }
 

@@ -12,6 +12,7 @@ use ledgerloop_runtime::costs::measured::{MeasuredTotals, MEASURED_COSTS_FILE};
 use ledgerloop_runtime::host::GovernedPolicy;
 use ledgerloop_runtime::rank_host::RankGovernedPolicy;
 use ledgerloop_runtime::report::REPORT_FILE;
+use ledgerloop_runtime::transfer::SourceModel;
 use ledgerloop_sim::config::replay::ReplayKind;
 use ledgerloop_sim::config::Scenario;
 use ledgerloop_sim::config::WorldKind;
@@ -29,6 +30,10 @@ Examples:
   # A quick look: 2,000 devices, 10 days, into a folder of your choice.
   ledgerloop sim --scenario scenarios/ont-offline.toml --days 10 --set ont.devices=2000 \\
     --out /tmp/ont-short
+  # Transfer: start a new fleet's run from the champion of the run above (the first model is
+  # that champion fine-tuned on the new warm-up rows); DIR#model-id picks another model.
+  ledgerloop sim --scenario scenarios/ont-new-model.toml --seed 7 \
+    --warm-start-from out/ont-offline-seed7
   # The static policy alone, with a log line per simulated day on stderr.
   RUST_LOG=ledgerloop_sim=debug ledgerloop sim --scenario scenarios/intent.toml --days 5 \\
     --policy static --out /tmp/intent-static
@@ -59,6 +64,13 @@ pub struct SimArgs {
     /// The agents' policy file; defaults to `agents/<world>.toml` beside the scenario.
     #[arg(long)]
     pub agents: Option<PathBuf>,
+    /// Start from another run's model instead of training the first model from scratch:
+    /// `DIR` (a `ledgerloop sim` run folder: its final champion) or `DIR#model-id` (that
+    /// model of the run), fine-tuned on this scenario's warm-up rows, e.g.
+    /// `--warm-start-from out/ont-offline-seed7` or
+    /// `--warm-start-from out/ont-offline-seed7#tabular-3f2a9c0d1e2b4a5f`.
+    #[arg(long, value_name = "DIR[#MODEL-ID]")]
+    pub warm_start_from: Option<String>,
 }
 
 /// Which scenario a run simulates, with its command-line overrides (shared by `sim`,
@@ -210,6 +222,20 @@ fn simulate(
     } else {
         None
     };
+    // The source is resolved and its weights checked before the log is created, so a bad
+    // source leaves nothing behind.
+    let warm_start = match (&args.warm_start_from, governed) {
+        (None, _) => None,
+        (Some(spec), true) => Some(SourceModel::locate(spec).hint(|| {
+            "--warm-start-from takes the folder of a governed `ledgerloop sim` run (its final \
+             champion) or DIR#model-id; `ledgerloop explain <model-id> --log DIR/log` shows a \
+             model's lineage"
+                .into()
+        })?),
+        (Some(_), false) => {
+            anyhow::bail!("--warm-start-from needs the governed policy (the agents' host)")
+        }
+    };
     let file_log = open_fresh_log(out)?;
     let mut progress = SimProgress::new(file_log.clone(), scenario.scenario.days);
     let log: ledgerloop_events::SharedLog = std::sync::Arc::new(file_log);
@@ -224,6 +250,9 @@ fn simulate(
         }
         Some((config, source)) => {
             let mut policy = GovernedPolicy::new(config, &source, log.clone(), out)?;
+            if let Some(model) = warm_start {
+                policy.warm_start_from(model);
+            }
             let summary =
                 run_with_log_observed(scenario, overrides, &mut policy, out, log, &mut progress)?;
             let measured = policy.measured_costs();

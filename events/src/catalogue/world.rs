@@ -26,6 +26,33 @@ pub struct BaselineTrained {
     pub training_rows: u64,
     #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
+    /// The model this one was fine-tuned from when the run started from another run's
+    /// champion (`ledgerloop sim --warm-start-from`); absent for a model trained from
+    /// scratch, so logs written without a warm start are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_start: Option<WarmStart>,
+}
+
+/// Where a warm-started first model came from and how it was adapted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WarmStart {
+    /// The source run folder as given on the command line (informational).
+    pub source_run: String,
+    /// Id of the source log's first event (`ScenarioStarted`), which names that log.
+    pub source_log_id: String,
+    /// The source run's scenario name.
+    pub source_scenario: String,
+    /// The source model (the source run's champion, or the model asked for).
+    pub source_model_id: String,
+    /// SHA-256 of the source weights, copied into this run's artifacts folder.
+    pub source_artifact_sha256: String,
+    /// How the source was adapted to this run's warm-up rows (a Trainer strategy name,
+    /// e.g. `fine_tune`: every layer trained).
+    pub adaptation: String,
+    /// Epochs of the adaptation (the host's `fine_tune_epochs`).
+    pub epochs: u64,
+    /// Learning rate of the adaptation (the host's `fine_tune_learning_rate`).
+    pub learning_rate: f64,
 }
 
 /// A simulated day ended; the metrics of every arm on that day's ground truth.

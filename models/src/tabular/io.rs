@@ -8,7 +8,7 @@ use crate::artifact::{Artifact, ManifestFields, Model, TensorSet};
 use crate::data::{Standardizer, TabularDataset};
 use crate::dense::DenseLayer;
 use crate::report::TrainReport;
-use crate::Result;
+use crate::{Error, Result};
 
 pub(crate) const FAMILY: &str = "tabular";
 
@@ -34,6 +34,62 @@ impl TabularModel {
     /// Just the safetensors bytes (what the determinism test compares).
     pub fn weights_bytes(&self) -> Result<Vec<u8>> {
         self.tensor_set().serialize()
+    }
+
+    /// Loads a model from its safetensors bytes alone (a run folder stores weights
+    /// without a manifest): the shapes of `layers.{i}.weight` give the architecture, and
+    /// the loaded weights re-serialise to exactly `weights`, so the model id is the one
+    /// the bytes were stored under. Provenance (seed, dataset, parent) is not in the
+    /// weights and comes back empty.
+    pub fn from_weights(weights: &[u8]) -> Result<Self> {
+        let set = TensorSet::deserialize(weights)?;
+        let mut hidden = Vec::new();
+        let mut n_features = None;
+        let mut n_classes = None;
+        for i in 0.. {
+            let Some((shape, _)) = set.tensors.get(&format!("layers.{i}.weight")) else {
+                break;
+            };
+            let &[out, inp] = shape.as_slice() else {
+                return Err(Error::ArtifactMismatch {
+                    reason: format!(
+                        "tensor `layers.{i}.weight` has shape {shape:?}, not [out, in]"
+                    ),
+                });
+            };
+            n_features.get_or_insert(inp);
+            if let Some(previous) = n_classes.replace(out) {
+                hidden.push(previous);
+            }
+        }
+        let (Some(n_features), Some(n_classes)) = (n_features, n_classes) else {
+            return Err(Error::MissingTensor {
+                name: "layers.0.weight".into(),
+            });
+        };
+        let config = MlpConfig {
+            n_features,
+            n_classes,
+            hidden,
+        };
+        let manifest_fields = ManifestFields {
+            family: FAMILY.into(),
+            config: serde_json::to_value(&config)?,
+            parameter_count: config.parameter_count(),
+            dataset_hash: String::new(),
+            seed: 0,
+            parent_model_id: None,
+            training_report: None,
+        };
+        let artifact = Artifact::build(&set, manifest_fields)?;
+        if artifact.weights != weights {
+            return Err(Error::ArtifactMismatch {
+                reason: "the weights hold tensors besides the MLP's, or are not in canonical \
+                         order"
+                    .into(),
+            });
+        }
+        Self::from_artifact(&artifact)
     }
 }
 

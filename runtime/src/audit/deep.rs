@@ -5,7 +5,8 @@
 //! column flags and the first fit's seed) and every label delivery are `rows` inputs of
 //! the Trainer; pseudo-labels are the rows of the stored reading batches that each
 //! `PseudoLabelsAccepted` names, labelled with the serving model's top class. The first
-//! model is fitted again, then every training job in log order on the re-derived parent,
+//! model is fitted again (a warm-started one fine-tuned again from the source weights
+//! copied into the run's artifacts folder, checked by SHA-256), then every training job in log order on the re-derived parent,
 //! every evaluation on the re-derived models, every distillation on the re-derived
 //! teacher. A hash that differs is reported with the job that produced it.
 
@@ -15,8 +16,9 @@ use std::sync::Arc;
 use ledgerloop_agents::evaluator::EvaluationReport;
 use ledgerloop_agents::perceiver::ReadingBatch;
 use ledgerloop_agents::trainer::TrainingJob;
-use ledgerloop_events::catalogue::InputRecorded;
+use ledgerloop_events::catalogue::{InputRecorded, WarmStart};
 use ledgerloop_events::{Event, RecordedEvent};
+use ledgerloop_models::{Model as _, TabularModel};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -24,7 +26,7 @@ use super::{AuditStage, Progress};
 use crate::blobs::BlobStore;
 use crate::config::GovernedConfig;
 use crate::data::{FeatureTransform, RowStore, RowsRecord, ServedModel};
-use crate::host::BASELINE_ARM;
+use crate::host::{ARTIFACTS_DIR, BASELINE_ARM};
 use crate::workers::{self, TrainingData};
 
 /// What the deep audit re-ran.
@@ -238,9 +240,13 @@ pub(crate) fn deep(
             return report;
         }
     };
+    // Weights live beside the stored inputs (`<run>/artifacts`); a warm-started run's
+    // first model is re-derived from the source weights copied there.
+    let run_dir = blobs.dir().parent().unwrap_or(std::path::Path::new("."));
     let mut st = Rerun {
         loaded,
         data: &data,
+        artifacts: BlobStore::new(run_dir.join(ARTIFACTS_DIR)),
         settings: &config.host,
         models: BTreeMap::new(),
         jobs: BTreeMap::new(),
@@ -269,6 +275,8 @@ pub(crate) fn deep(
 struct Rerun<'a> {
     loaded: &'a Loaded<'a>,
     data: &'a Data,
+    /// The run's model weights (a warm start's source among them).
+    artifacts: BlobStore,
     settings: &'a crate::config::HostSettings,
     /// Re-derived models by their recorded id.
     models: BTreeMap<String, Arc<ServedModel>>,
@@ -282,15 +290,8 @@ fn rerun(st: &mut Rerun<'_>, r: &RecordedEvent, e: &Event) -> Result<(), String>
     match e {
         Event::BaselineTrained(b) if b.arm == BASELINE_ARM => {
             st.report.models_checked += 1;
-            workers::train_initial(
-                &st.data.warmup,
-                st.data.n_classes,
-                &st.data.transform,
-                st.settings,
-                st.data.seed,
-            )
-            .map_err(|e| e.to_string())
-            .and_then(|m| check_model(&mut st.report, &mut st.models, &b.model_id, None, m))
+            first_model(st.data, st.settings, &st.artifacts, b.warm_start.as_ref())
+                .and_then(|m| check_model(&mut st.report, &mut st.models, &b.model_id, None, m))
         }
         Event::ModelTrained(_) | Event::TrainingFailed(_) => retrain(
             st.loaded,
@@ -329,6 +330,43 @@ fn rerun(st: &mut Rerun<'_>, r: &RecordedEvent, e: &Event) -> Result<(), String>
         }
         _ => Ok(()),
     }
+}
+
+/// The first model again: fitted from scratch, or (a warm-started run) the source's
+/// weights read from the run's own artifacts folder, checked against the recorded
+/// SHA-256 and model id, and fine-tuned again.
+fn first_model(
+    data: &Data,
+    settings: &crate::config::HostSettings,
+    artifacts: &BlobStore,
+    warm_start: Option<&WarmStart>,
+) -> Result<ServedModel, String> {
+    let source = match warm_start {
+        None => None,
+        Some(w) => {
+            let weights = artifacts
+                .get(&w.source_artifact_sha256)
+                .map_err(|e| format!("warm-start source {}: {e}", w.source_model_id))?;
+            let source = TabularModel::from_weights(&weights).map_err(|e| e.to_string())?;
+            let source_id = source.model_id().map_err(|e| e.to_string())?;
+            if source_id != w.source_model_id {
+                return Err(format!(
+                    "the warm-start weights {} load as {source_id}, recorded {}",
+                    w.source_artifact_sha256, w.source_model_id
+                ));
+            }
+            Some(source)
+        }
+    };
+    workers::first_model(
+        source.as_ref(),
+        &data.warmup,
+        data.n_classes,
+        &data.transform,
+        settings,
+        data.seed,
+    )
+    .map_err(|e| e.to_string())
 }
 
 fn check_model(
