@@ -89,12 +89,13 @@ fn source_run(dir: &Path) -> PathBuf {
     out
 }
 
-/// Started from the ONT-offline champion, the new-model fleet reaches the target accuracy
-/// with fewer labels than started cold (same seed, same world); the source is recorded
-/// in the first model's event, `explain` shows it and `audit --deep` re-derives the
-/// warm-started model from the copied source weights.
+/// Started from the ONT-offline champion, the new-model fleet's run records the source in
+/// its first model's event (a cold run records none), `explain` shows it and `audit
+/// --deep` re-derives the warm-started model from the copied source weights. Whether the
+/// warm start saves labels is printed, not asserted: on the seeds measured it did on
+/// some and not on others (README, Transfer), so asserting it would only pick a seed.
 #[test]
-fn warm_start_reaches_the_target_with_fewer_labels_than_cold() {
+fn warm_start_records_its_source_and_audits_deep() {
     let dir = tempfile::tempdir().expect("tempdir");
     let source = source_run(dir.path());
     let champion = summary(&source)["days"]
@@ -129,11 +130,7 @@ fn warm_start_reaches_the_target_with_fewer_labels_than_cold() {
         labels_to_target(&summary(&cold), TARGET_ACCURACY),
         labels_to_target(&summary(&warm), TARGET_ACCURACY),
     );
-    let warm_labels = warm_labels.expect("the warm-started run reaches the target");
-    assert!(
-        cold_labels.is_none_or(|cold| warm_labels < cold),
-        "warm start used {warm_labels} labels to reach {TARGET_ACCURACY}, cold {cold_labels:?}"
-    );
+    println!("labels to reach {TARGET_ACCURACY}: cold {cold_labels:?}, warm {warm_labels:?}");
 
     let model = first_model(&warm)["model_id"]
         .as_str()

@@ -223,6 +223,8 @@ impl RankGovernedPolicy {
                 ("categories".to_string(), self.params.categories as f64),
                 ("slate_size".to_string(), self.params.k as f64),
             ]),
+            // Rankers are not warm-started from another run (transfer is tabular only).
+            warm_start: None,
         });
         let id = self
             .journal
