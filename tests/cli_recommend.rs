@@ -175,8 +175,7 @@ fn deep_count(shown: &str, what: &str) -> (u64, u64) {
     (done.parse().expect("count"), of.parse().expect("count"))
 }
 
-/// `audit --deep` on a short recommend run re-fits every ranker and recomputes every
-/// evaluation report as recorded, and exits 0.
+/// A short recommend run's `audit --deep` re-fits every ranker and report as recorded, exit 0.
 #[test]
 fn deep_audit_refits_every_ranker_and_report() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -199,8 +198,7 @@ fn deep_audit_refits_every_ranker_and_report() {
     assert!(!shown.contains("DEEP MISMATCH"), "{shown}");
 }
 
-/// A stored ranker replaced by another valid gzip blob makes `audit --deep` exit 1 with
-/// a mismatch naming the blob and the event of the ranker it should hold.
+/// A stored ranker replaced by another valid gzip blob makes `audit --deep` exit 1 naming it.
 #[test]
 fn deep_audit_finds_a_tampered_ranker() {
     let dir = tempfile::tempdir().expect("tempdir");
