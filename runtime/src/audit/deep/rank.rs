@@ -164,7 +164,7 @@ impl<'a> RankRerun<'a> {
 
     /// Re-runs the training job behind a `ModelTrained` or `TrainingFailed`.
     fn retrain(&mut self, r: &RecordedEvent, e: &Event) -> Result<(), String> {
-        let Some((_, Event::TrainingStarted(started))) =
+        let Some((started_at, Event::TrainingStarted(started))) =
             r.causation_id.and_then(|c| self.loaded.get(c))
         else {
             // A refused distillation's failure is caused by its DistillationStarted:
@@ -172,9 +172,15 @@ impl<'a> RankRerun<'a> {
             return Ok(());
         };
         let job = TrainingJob::from_started(started).map_err(|e| e.to_string())?;
+        // The consumption the host held when the job started, no more: a job that asked
+        // for rows not yet delivered failed in the run and must fail here too.
+        let held = self
+            .data
+            .labels
+            .range(0, self.data.labels_before(started_at.position));
         let data = TrainingData {
             warmup: &self.data.warmup,
-            labels: &self.data.labels,
+            labels: &held,
             pseudo: &self.data.pseudo,
             n_classes: 0,
             transform: &self.data.transform,
