@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ledgerloop_agents::decider::{fold, Decider};
 use ledgerloop_agents::releaser::{
     route, OnlineStats, Releaser, ReleaserInput, ReleaserPolicy, ReleaserState, RollbackCommand,
-    ServedCounts,
+    ServedCounts, ShortStep,
 };
 use ledgerloop_agents::Error;
 use ledgerloop_events::catalogue::{ApprovalGranted, BaselineTrained, VerdictIssued};
@@ -52,22 +52,26 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn policy() -> impl Strategy<Value = ReleaserPolicy> {
-    (any::<bool>(), 0.3..=1.0f64, 0..3usize).prop_map(|(require_approval, max, n)| {
-        let steps: Vec<f64> = [0.05, 0.25, 0.5][..=n]
-            .iter()
-            .map(|s| (s * 2.0 * max).min(max))
-            .collect();
-        ReleaserPolicy {
-            require_approval,
-            max_canary_fraction: max,
-            steps,
-            min_step_hours: 2,
-            min_step_samples: 50,
-            max_step_hours: 24,
-            guard_min_samples: 30,
-            ..ReleaserPolicy::default()
-        }
-    })
+    let short = prop_oneof![Just(ShortStep::RollBack), Just(ShortStep::Advance)];
+    (any::<bool>(), 0.3..=1.0f64, 0..3usize, short).prop_map(
+        |(require_approval, max, n, short_step)| {
+            let steps: Vec<f64> = [0.05, 0.25, 0.5][..=n]
+                .iter()
+                .map(|s| (s * 2.0 * max).min(max))
+                .collect();
+            ReleaserPolicy {
+                require_approval,
+                max_canary_fraction: max,
+                steps,
+                min_step_hours: 2,
+                min_step_samples: 50,
+                max_step_hours: 24,
+                guard_min_samples: 30,
+                short_step,
+                ..ReleaserPolicy::default()
+            }
+        },
+    )
 }
 
 /// The simulated host: the log, cumulative counts per version, and the clock.

@@ -223,17 +223,14 @@ impl Releaser {
         if window.guard_ready(p) && window.gap_points > p.rollback_margin_points && significant {
             return Ok(vec![rollback(REASON_GUARD, evidence)]);
         }
+        let next = run.step_index as usize + 1;
+        let next_fraction = p.steps.get(next).copied();
+        let advance = |to: f64, evidence: Evidence| {
+            self.advance(run, to, next, online, &state.champion, evidence)
+        };
         if window.exposure_met(p) && window.gap_points <= p.advance_tolerance_points {
-            let next = run.step_index as usize + 1;
-            if let Some(&to) = p.steps.get(next) {
-                return Ok(vec![self.advance(
-                    run,
-                    to,
-                    next,
-                    online,
-                    &state.champion,
-                    evidence,
-                )]);
+            if let Some(to) = next_fraction {
+                return Ok(vec![advance(to, evidence)]);
             }
             let approved = state.approvals.contains(&run.model_id);
             if !p.require_approval || approved {
@@ -252,20 +249,9 @@ impl Releaser {
             return Ok(Vec::new());
         }
         if window.hours >= p.max_step_hours {
-            let next = run.step_index as usize + 1;
-            let to = p.steps.get(next).copied();
-            if let (ShortStep::Advance, Some(to)) = (p.short_step, to) {
-                if window.short_but_within_tolerance(p) {
-                    let evidence = evidence.with("step.advanced_short", 1.0);
-                    return Ok(vec![self.advance(
-                        run,
-                        to,
-                        next,
-                        online,
-                        &state.champion,
-                        evidence,
-                    )]);
-                }
+            let go_on = p.short_step == ShortStep::Advance && window.short_but_within_tolerance(p);
+            if let (true, Some(to)) = (go_on, next_fraction) {
+                return Ok(vec![advance(to, evidence.with("step.advanced_short", 1.0))]);
             }
             return Ok(vec![rollback(REASON_STALLED, evidence)]);
         }
