@@ -7,7 +7,7 @@ mod cli;
 
 use cli::{ledgerloop, run_governed, text};
 
-/// `sim` governs by default, `audit` re-derives every decision and `explain` walks a trained model back to its retrain request.
+/// `sim` governs by default, `audit` re-derives every decision, `explain` walks a trained model back to its retrain request, and `audit --deep` reproduces every artifact and catches a replaced weights file.
 #[test]
 fn governed_sim_audits_and_explains() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -25,18 +25,46 @@ fn governed_sim_audits_and_explains() {
 
     let shown = ledgerloop(&["log", "show", log, "--stream", "workers", "--json"]);
     assert!(shown.status.success(), "{}", text(&shown));
-    let model = String::from_utf8_lossy(&shown.stdout)
+    let trained = String::from_utf8_lossy(&shown.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|v| v["event_type"] == "ModelTrained")
-        .and_then(|v| v["payload"]["model_id"].as_str().map(str::to_string))
+        .map(|v| v["payload"].clone())
         .expect("a model was trained in 14 days with a firmware rollout");
+    let (model, weights) = (
+        trained["model_id"].as_str().expect("id").to_string(),
+        trained["artifact_sha256"]
+            .as_str()
+            .expect("sha")
+            .to_string(),
+    );
     let explained = ledgerloop(&["explain", &model, "--log", log]);
     let chain = text(&explained);
     assert!(explained.status.success(), "{chain}");
     assert!(chain.starts_with("ModelTrained"), "{chain}");
     assert!(chain.contains("TrainingStarted"), "{chain}");
     assert!(chain.contains("RetrainRequested"), "{chain}");
+
+    let deep = ledgerloop(&["audit", log, "--deep"]);
+    let report = text(&deep);
+    assert!(deep.status.success(), "{report}");
+    assert!(report.contains("stored artifacts"), "{report}");
+    // Replace the trained model's stored weights with another valid stored blob.
+    let other = std::fs::read_dir(out.join("inputs"))
+        .expect("inputs")
+        .next()
+        .expect("an input")
+        .expect("entry")
+        .path();
+    let stored = out.join("artifacts").join(format!("{weights}.gz"));
+    std::fs::copy(&other, &stored).expect("replace the weights");
+    let deep = ledgerloop(&["audit", log, "--deep"]);
+    let report = text(&deep);
+    assert_eq!(deep.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(&format!("{model}: the stored weights")),
+        "{report}"
+    );
 }
 
 /// An agents policy with a misspelt key is refused before the run, naming the key and the file; nothing is simulated and no log is created.

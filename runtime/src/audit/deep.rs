@@ -333,16 +333,26 @@ fn rerun(st: &mut Rerun<'_>, r: &RecordedEvent, e: &Event) -> Result<(), String>
             first_model(st.data, st.settings, &st.artifacts, b.warm_start.as_ref())
                 .and_then(|m| check_model(&mut st.report, &mut st.models, &b.model_id, None, m))
         }
-        Event::ModelTrained(_) | Event::TrainingFailed(_) => retrain(
-            st.loaded,
-            r,
-            e,
-            st.data,
-            &mut st.models,
-            &mut st.jobs,
-            st.settings,
-            &mut st.report,
-        ),
+        Event::ModelTrained(_) | Event::TrainingFailed(_) => {
+            if let Event::ModelTrained(m) = e {
+                check_stored(
+                    &mut st.report,
+                    &st.artifacts,
+                    &m.model_id,
+                    &m.artifact_sha256,
+                );
+            }
+            retrain(
+                st.loaded,
+                r,
+                e,
+                st.data,
+                &mut st.models,
+                &mut st.jobs,
+                st.settings,
+                &mut st.report,
+            )
+        }
         Event::InputRecorded(rec) if rec.kind == "evaluation_report" => {
             st.report.reports_checked += 1;
             reevaluate(rec, r.position, st.data, &st.models, &st.jobs, st.settings).map(|same| {
@@ -357,6 +367,7 @@ fn rerun(st: &mut Rerun<'_>, r: &RecordedEvent, e: &Event) -> Result<(), String>
         }
         Event::StudentDistilled(s) => {
             st.report.students_checked += 1;
+            check_stored(&mut st.report, &st.artifacts, &s.job_id, &s.artifact_sha256);
             redistil(st.loaded, r, s, st.data, &st.models, st.settings).map(|sha| {
                 if sha == s.artifact_sha256 {
                     st.report.students_reproduced += 1;
@@ -369,6 +380,19 @@ fn rerun(st: &mut Rerun<'_>, r: &RecordedEvent, e: &Event) -> Result<(), String>
             })
         }
         _ => Ok(()),
+    }
+}
+
+/// Checks that the run's stored copy of an artifact is there and still hashes to its
+/// recorded SHA-256: re-deriving the weights alone would never notice a damaged or
+/// replaced file in `artifacts/`, which is what `explain`, transfer and operators read.
+fn check_stored(report: &mut DeepReport, artifacts: &BlobStore, what: &str, sha256: &str) {
+    report.artifacts_checked += 1;
+    match artifacts.get(sha256) {
+        Ok(_) => report.artifacts_intact += 1,
+        Err(err) => report
+            .mismatches
+            .push(format!("{what}: the stored weights: {err}")),
     }
 }
 
