@@ -22,6 +22,8 @@ use crate::data::TabularDataset;
 use crate::fixtures::normal;
 use crate::{Error, Result};
 
+pub mod text;
+
 /// Largest share of the real rows a class may be raised to: above one half, the "rare"
 /// class would outnumber the rest and the augmentation would invent the majority.
 pub const MAX_TARGET_SHARE: f64 = 0.5;
