@@ -1,10 +1,13 @@
 //! The governed loop on the recommend world through the CLI: `sim` runs the six agents
 //! by default with `scenarios/agents/recommend.toml`, `audit` re-derives every decision,
 //! the loop retrains after the preference shift, and the served HR@10 comes back within
-//! 10% of the oracle's.
+//! 10% of the oracle's; `audit --deep` re-fits every ranker and recomputes every
+//! evaluation report, and finds a stored ranker that was tampered with.
 
 #[path = "support/cli.rs"]
 mod cli;
+
+use std::path::Path;
 
 use cli::{jsonl, ledgerloop, repo_file, text};
 
@@ -33,7 +36,8 @@ fn mean_hit_rate(summary: &serde_json::Value, arm: &str, days: (u32, u32)) -> f6
 
 /// `sim` governs the recommend world by default; `audit` re-derives every decision; a
 /// model trained after the shift began is promoted; served HR@10 on days 7-14 after the
-/// shift is within 10% of the oracle's and above the static ranker's.
+/// shift is within 10% of the oracle's and above the static ranker's; the report charts
+/// HR@10 per day.
 #[test]
 fn governed_recommend_audits_retrains_and_tracks_the_oracle() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -65,7 +69,16 @@ fn governed_recommend_audits_retrains_and_tracks_the_oracle() {
     let shown = text(&run);
     assert!(run.status.success(), "{shown}");
     assert!(shown.contains("served"), "{shown}");
-    assert!(out.join("report.html").is_file());
+    // The report's main chart is HR@10 of the three arms, not an (empty) accuracy chart.
+    let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
+    assert!(
+        html.contains("<h2 id=\"hit-rate\">HR@10 per day</h2>"),
+        "no HR@10 heading"
+    );
+    assert!(html.contains("HR@10 per day: served, static and oracle"));
+    assert!(html.contains("class=\"series series-oracle\""));
+    assert!(!html.contains("Accuracy per day"));
+    assert!(html.contains("<th>mean HR@10</th>") && !html.contains("no classification days"));
 
     let log = out.join("log");
     let audit = ledgerloop(&["audit", log.to_str().expect("utf-8")]);
@@ -114,4 +127,114 @@ fn governed_recommend_audits_retrains_and_tracks_the_oracle() {
         "served HR@10 {served:.3} vs oracle {oracle:.3} on days {WINDOW:?}"
     );
     assert!(served > fixed, "served {served:.3} vs static {fixed:.3}");
+}
+
+/// Days of the short run the deep audit re-runs.
+const SHORT_DAYS: &str = "8";
+/// Overrides of the short run: a small world whose drifts start early, so the agents
+/// retrain and evaluate within its days.
+const SHORT_SETTINGS: [&str; 4] = [
+    "recommend.users=1000",
+    "recommend.drift.new_items.start_day=1",
+    "recommend.drift.preference_shift.start_day=2",
+    "recommend.drift.preference_shift.end_day=5",
+];
+
+/// Runs the short recommend scenario into `out`.
+fn short_run(out: &Path) {
+    let scenario = repo_file("scenarios/recommend.toml");
+    let mut args = vec![
+        "sim",
+        "--scenario",
+        &scenario,
+        "--seed",
+        "7",
+        "--days",
+        SHORT_DAYS,
+    ];
+    for setting in &SHORT_SETTINGS {
+        args.extend_from_slice(&["--set", setting]);
+    }
+    args.extend_from_slice(&["--out", out.to_str().expect("utf-8"), "--quiet"]);
+    let run = ledgerloop(&args);
+    assert!(run.status.success(), "{}", text(&run));
+}
+
+/// The `reproduced/checked` pair after `what` on the `deep:` line of an audit's output.
+fn deep_count(shown: &str, what: &str) -> (u64, u64) {
+    let line = shown
+        .lines()
+        .find(|l| l.starts_with("deep: models"))
+        .unwrap_or_else(|| panic!("no deep line in\n{shown}"));
+    let pair = line
+        .split(what)
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no {what} in {line}"));
+    let (done, of) = pair.trim_end_matches(',').split_once('/').expect("a/b");
+    (done.parse().expect("count"), of.parse().expect("count"))
+}
+
+/// A short recommend run's `audit --deep` re-fits every ranker and report as recorded, exit 0.
+#[test]
+fn deep_audit_refits_every_ranker_and_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("run");
+    short_run(&out);
+    let log = out.join("log");
+    let audit = ledgerloop(&["audit", log.to_str().expect("utf-8"), "--deep"]);
+    let shown = text(&audit);
+    assert!(audit.status.success(), "{shown}");
+    let (models, models_checked) = deep_count(&shown, "models ");
+    let (reports, reports_checked) = deep_count(&shown, "evaluation reports ");
+    println!("deep audit: models {models}/{models_checked}, reports {reports}/{reports_checked}");
+    // The first ranker and at least one retrained candidate, judged at least once.
+    assert!(models >= 2 && models == models_checked, "{shown}");
+    assert!(reports >= 1 && reports == reports_checked, "{shown}");
+    assert!(
+        shown.contains(&format!("stored artifacts {models}/{models} intact")),
+        "{shown}"
+    );
+    assert!(!shown.contains("DEEP MISMATCH"), "{shown}");
+}
+
+/// A stored ranker replaced by another valid gzip blob makes `audit --deep` exit 1 naming it.
+#[test]
+fn deep_audit_finds_a_tampered_ranker() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("run");
+    short_run(&out);
+    let mut stored: Vec<_> = std::fs::read_dir(out.join("artifacts"))
+        .expect("artifacts")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    stored.sort();
+    let victim = stored.first().expect("a stored ranker").clone();
+    let any_input = std::fs::read_dir(out.join("inputs"))
+        .expect("inputs")
+        .next()
+        .expect("an input")
+        .expect("entry")
+        .path();
+    std::fs::copy(&any_input, &victim).expect("tamper");
+    let sha = victim
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".gz"))
+        .expect("<sha256>.gz")
+        .to_string();
+
+    let log = out.join("log");
+    let audit = ledgerloop(&["audit", log.to_str().expect("utf-8"), "--deep"]);
+    let shown = text(&audit);
+    assert_eq!(audit.status.code(), Some(1), "{shown}");
+    let mismatch = shown
+        .lines()
+        .find(|l| l.starts_with("DEEP MISMATCH") && l.contains(&sha))
+        .unwrap_or_else(|| panic!("no mismatch names {sha}:\n{shown}"));
+    assert!(mismatch.contains("hashes to"), "{mismatch}");
+    assert!(
+        mismatch.contains("ModelTrained") || mismatch.contains("BaselineTrained"),
+        "{mismatch}"
+    );
 }

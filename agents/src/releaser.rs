@@ -84,6 +84,33 @@ pub struct ReleaserPolicy {
     /// Hold promotion after the last step until an `ApprovalGranted` names the canary
     /// (default false).
     pub require_approval: bool,
+    /// What becomes of a step that reaches `max_step_hours` short of `min_step_samples`
+    /// (default `roll_back`). On a small fleet the first step's few devices may never
+    /// serve the minimum in time, so every canary would stall however good it is.
+    pub short_step: ShortStep,
+}
+
+/// The fate of a canary step that ran out of time before it served its minimum outcomes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShortStep {
+    /// Rolled back as stalled, like a step that missed its criteria on the error gap.
+    #[default]
+    RollBack,
+    /// Advanced to the next step (more devices, so more outcomes for the guard and the
+    /// next judgement) when the canary served something and its error rate is within
+    /// `advance_tolerance_points` of the champion's; the last step is never promoted
+    /// short, and a canary outside the tolerance still stalls.
+    Advance,
+}
+
+impl ShortStep {
+    fn as_str(self) -> &'static str {
+        match self {
+            ShortStep::RollBack => "roll_back",
+            ShortStep::Advance => "advance",
+        }
+    }
 }
 
 impl Default for ReleaserPolicy {
@@ -100,6 +127,7 @@ impl Default for ReleaserPolicy {
             guard_min_samples: 100,
             guard_min_z: 0.0,
             require_approval: false,
+            short_step: ShortStep::RollBack,
         }
     }
 }
@@ -168,9 +196,11 @@ impl ReleaserPolicy {
         Ok(())
     }
 
-    /// The rule recorded with every decision: the policy name and all its parameters.
+    /// The rule recorded with every decision: the policy name and all its parameters
+    /// (`short_step` only when it is not the default, so that logs written before it
+    /// existed re-derive to the same rule).
     pub fn rule(&self) -> Rule {
-        Rule::new(self.name.clone())
+        let rule = Rule::new(self.name.clone())
             .with("steps", self.steps.clone())
             .with("max_canary_fraction", self.max_canary_fraction)
             .with("min_step_hours", self.min_step_hours)
@@ -180,7 +210,11 @@ impl ReleaserPolicy {
             .with("rollback_margin_points", self.rollback_margin_points)
             .with("guard_min_samples", self.guard_min_samples)
             .with("guard_min_z", self.guard_min_z)
-            .with("require_approval", self.require_approval)
+            .with("require_approval", self.require_approval);
+        match self.short_step {
+            ShortStep::RollBack => rule,
+            short => rule.with("short_step", short.as_str()),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 use ledgerloop_agents::decider::{fold, Decider};
 use ledgerloop_agents::releaser::{
     route, OnlineStats, Releaser, ReleaserInput, ReleaserPolicy, ReleaserState, RollbackCommand,
+    ShortStep,
 };
 use ledgerloop_events::catalogue::{
     ApprovalGranted, CanaryStarted, CanaryStepAdvanced, ModelPromoted, RolledBack,
@@ -322,6 +323,94 @@ fn guard_with_min_z_ignores_an_insignificant_gap() {
     assert!(
         matches!(&events[..], [Event::RolledBack(b)] if b.reason == "guard"
             && b.evidence.get("step.error_gap_z").is_some_and(|z| z >= 3.0)),
+        "{events:?}"
+    );
+}
+
+/// A step short of its minimum outcomes (60 of 200) when its time runs out: the policy
+/// chooses between rolling it back as stalled (the default) and advancing it.
+fn short_step_input() -> ReleaserInput {
+    // 72 hours after the start at hour 10; the canary served 60 outcomes, 6 wrong (10%),
+    // the champion 3,600 since the step began, 540 wrong (15%).
+    ReleaserInput::Tick(stats(82, &[("m0", 8600, 1040), ("m1", 60, 6)]))
+}
+
+/// By default a step that runs out of time short of its minimum outcomes is rolled back
+/// as stalled, however good the canary looks: the behaviour logs were written with.
+#[test]
+fn short_step_rolls_back_by_default() {
+    let r = releaser(policy());
+    let state = fold::<Releaser>(&given_canary());
+    let events = r.decide(&state, &short_step_input()).expect("decides");
+    assert!(
+        matches!(&events[..], [Event::RolledBack(rb)] if rb.reason == "stalled"),
+        "{events:?}"
+    );
+    assert!(!policy().rule().params.contains_key("short_step"));
+}
+
+/// With `short_step = "advance"`, the same short step whose canary is within tolerance
+/// advances to the next fraction, says so in its evidence, and records the option in
+/// its rule.
+#[test]
+fn short_step_within_tolerance_advances_when_asked() {
+    let p = ReleaserPolicy {
+        short_step: ShortStep::Advance,
+        ..policy()
+    };
+    let r = releaser(p.clone());
+    let state = fold::<Releaser>(&given_canary());
+    let events = r.decide(&state, &short_step_input()).expect("decides");
+    let expected = CanaryStepAdvanced {
+        model_id: "m1".into(),
+        from_fraction: 0.05,
+        to_fraction: 0.25,
+        step_index: 1,
+        hour: 82,
+        baseline_canary_served: 60,
+        baseline_canary_errors: 6,
+        baseline_champion_served: 8600,
+        baseline_champion_errors: 1040,
+        evidence: window(0.0, 0.05, 82, 72, 60, 6, 3600, 540)
+            .with("step.advanced_short", 1.0)
+            .with("threshold.max_canary_fraction", 0.5),
+        rule: p.rule(),
+    };
+    assert_eq!(events, vec![Event::CanaryStepAdvanced(expected)]);
+    assert_eq!(p.rule().params["short_step"], "advance");
+}
+
+/// `short_step = "advance"` never lets a canary outside the tolerance go on (it stalls),
+/// and never promotes from a short last step.
+#[test]
+fn short_step_advance_has_limits() {
+    let p = ReleaserPolicy {
+        short_step: ShortStep::Advance,
+        ..policy()
+    };
+    let r = releaser(p.clone());
+    let mut state = fold::<Releaser>(&given_canary());
+    // 20% against 15%: short, and 5 points worse (the guard waits for 100 samples).
+    let worse = ReleaserInput::Tick(stats(82, &[("m0", 8600, 1040), ("m1", 60, 12)]));
+    let events = r.decide(&state, &worse).expect("decides");
+    assert!(
+        matches!(&events[..], [Event::RolledBack(rb)] if rb.reason == "stalled"),
+        "{events:?}"
+    );
+    // Advance short twice, to the last step (0.5), then run out of time there short too.
+    for (hour, m0, m1) in [(82, (8600, 1040), (60, 6)), (154, (12200, 1580), (120, 12))] {
+        let tick = ReleaserInput::Tick(stats(hour, &[("m0", m0.0, m0.1), ("m1", m1.0, m1.1)]));
+        let events = r.decide_and_evolve(&mut state, &tick).expect("decides");
+        assert!(
+            matches!(&events[..], [Event::CanaryStepAdvanced(_)]),
+            "{events:?}"
+        );
+    }
+    assert_eq!(route(&state).1, Some(("m1".to_string(), 0.5)));
+    let last = ReleaserInput::Tick(stats(226, &[("m0", 12300, 1595), ("m1", 180, 18)]));
+    let events = r.decide(&state, &last).expect("decides");
+    assert!(
+        matches!(&events[..], [Event::RolledBack(rb)] if rb.reason == "stalled"),
         "{events:?}"
     );
 }

@@ -3,10 +3,10 @@
 //! The page reads `<run>/summary.json` (per-day accuracy of the served, static and
 //! oracle arms, labels asked) and the event log `<run>/log` (the agents' decisions). It
 //! shows a header with the scenario and the first and last week's accuracies, an SVG
-//! chart of accuracy per day with drift alarms, training starts, canaries, promotions
-//! and rollbacks marked, an SVG chart of labels asked per day against the budget, the
-//! served accuracy per slice before and after each promotion, and a table of the
-//! agents' decisions with the command that explains each one.
+//! chart of accuracy per day (HR@k for a ranking run) with drift alarms, training starts,
+//! canaries, promotions and rollbacks marked, an SVG chart of labels asked per day
+//! against the budget, the served accuracy per slice before and after each promotion,
+//! and a table of the agents' decisions with the command that explains each one.
 //!
 //! The page holds no script, font or image from elsewhere, and no wall-clock time: the
 //! same run folder always gives the same bytes.
@@ -117,8 +117,18 @@ fn page(summary: &Summary, digest: &LogDigest, log_dir: &str, extra: &Sections<'
     );
     s.push_str(&header(summary, digest));
     s.push_str(&costs::alerts_section(extra.alerts, log_dir));
-    s.push_str("<h2 id=\"accuracy\">Accuracy per day</h2>\n");
-    s.push_str(&charts::accuracy_chart(&summary.days, &digest.markers));
+    // A ranking run has no classification days: its arms are judged by HR@k.
+    if summary.recommend_days.is_empty() {
+        s.push_str("<h2 id=\"accuracy\">Accuracy per day</h2>\n");
+        s.push_str(&charts::accuracy_chart(&summary.days, &digest.markers));
+    } else {
+        let k = summary.recommend_days.first().map_or(0, |d| d.k);
+        let _ = writeln!(s, "<h2 id=\"hit-rate\">HR@{k} per day</h2>");
+        s.push_str(&charts::hit_rate_chart(
+            &summary.recommend_days,
+            &digest.markers,
+        ));
+    }
     s.push_str("\n<h2 id=\"labels\">Labels asked per day</h2>\n");
     let _ = writeln!(s, "<p class=\"budget-note\">{}.</p>", escape(&budget_note));
     s.push_str(&charts::labels_chart(
@@ -136,7 +146,8 @@ fn page(summary: &Summary, digest: &LogDigest, log_dir: &str, extra: &Sections<'
     s
 }
 
-/// Scenario, seed, days, policy and the first / last week's mean accuracies.
+/// Scenario, seed, days, policy and the first / last week's mean accuracies (HR@k for a
+/// ranking run).
 fn header(summary: &Summary, digest: &LogDigest) -> String {
     let meta = &summary.scenario.scenario;
     let mut s = format!(
@@ -151,26 +162,54 @@ fn header(summary: &Summary, digest: &LogDigest) -> String {
         meta.start.format("%Y-%m-%d %H:%M UTC"),
         digest.events
     );
-    s.push_str(
-        "<table id=\"weeks\" class=\"weeks\">\n<thead><tr><th>mean accuracy</th><th>days</th>\
-         <th>served</th><th>static</th><th>oracle</th></tr></thead>\n<tbody>\n",
+    // A ranking run's weeks are judged by HR@k; its classification weeks are empty.
+    let k = summary.recommend_days.first().map(|d| d.k);
+    let measure = k.map_or_else(|| "accuracy".to_string(), |k| format!("HR@{k}"));
+    let _ = write!(
+        s,
+        "<table id=\"weeks\" class=\"weeks\">\n<thead><tr><th>mean {measure}</th><th>days</th>\
+         <th>served</th><th>static</th><th>oracle</th></tr></thead>\n<tbody>\n"
     );
-    for (name, window) in [
-        ("first week", &summary.first_week),
-        ("last week", &summary.last_week),
+    for (name, window, ranking) in [
+        (
+            "first week",
+            &summary.first_week,
+            &summary.recommend_first_week,
+        ),
+        (
+            "last week",
+            &summary.last_week,
+            &summary.recommend_last_week,
+        ),
     ] {
-        s.push_str(&week_row(name, window.as_ref()));
+        match (k, ranking) {
+            (Some(_), Some(w)) => s.push_str(&week_row_values(
+                name,
+                (w.first_day, w.last_day),
+                [w.served.hit_rate, w.static_arm.hit_rate, w.oracle.hit_rate],
+            )),
+            _ => s.push_str(&week_row(name, window.as_ref())),
+        }
     }
     s.push_str("</tbody>\n</table>\n");
     s
 }
 
+/// A week's row: its days and the served, static and oracle means.
+fn week_row_values(name: &str, days: (u32, u32), means: [f64; 3]) -> String {
+    format!(
+        "<tr><td>{name}</td><td>{}-{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td></tr>\n",
+        days.0, days.1, means[0], means[1], means[2]
+    )
+}
+
 fn week_row(name: &str, window: Option<&WindowMeans>) -> String {
     match window {
         None => format!("<tr><td>{name}</td><td colspan=\"4\">no classification days</td></tr>\n"),
-        Some(w) => format!(
-            "<tr><td>{name}</td><td>{}-{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td></tr>\n",
-            w.first_day, w.last_day, w.served.accuracy, w.static_arm.accuracy, w.oracle.accuracy
+        Some(w) => week_row_values(
+            name,
+            (w.first_day, w.last_day),
+            [w.served.accuracy, w.static_arm.accuracy, w.oracle.accuracy],
         ),
     }
 }

@@ -149,6 +149,13 @@ pub fn run_audit(mut args: AuditArgs) -> anyhow::Result<ExitCode> {
                 d.students_reproduced,
                 d.students_checked
             );
+            // Only the ranking path compares the stored weights with the re-derived ones.
+            if d.artifacts_checked > 0 {
+                println!(
+                    "deep: stored artifacts {}/{} intact",
+                    d.artifacts_intact, d.artifacts_checked
+                );
+            }
             for m in &d.mismatches {
                 println!("DEEP MISMATCH {m}");
             }

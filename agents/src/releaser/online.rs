@@ -6,7 +6,8 @@ use ledgerloop_events::{Event, Evidence};
 
 use super::{
     bad_input, refused, CanaryRun, OnlineStats, Releaser, ReleaserPolicy, ReleaserState,
-    RollbackCommand, ServedCounts, POINTS_PER_UNIT, REASON_GUARD, REASON_OPERATOR, REASON_STALLED,
+    RollbackCommand, ServedCounts, ShortStep, POINTS_PER_UNIT, REASON_GUARD, REASON_OPERATOR,
+    REASON_STALLED,
 };
 use crate::error::Result;
 
@@ -91,6 +92,17 @@ impl StepWindow {
         self.hours >= p.min_step_hours
             && self.canary.served >= p.min_step_samples
             && self.champion.served >= p.min_step_samples
+    }
+
+    /// Out of time short of the minimum outcomes, but with a canary that served something
+    /// and is within tolerance: the step `short_step = "advance"` lets go on.
+    fn short_but_within_tolerance(&self, p: &ReleaserPolicy) -> bool {
+        let short =
+            self.canary.served < p.min_step_samples || self.champion.served < p.min_step_samples;
+        short
+            && self.hours >= p.max_step_hours
+            && self.canary.served > 0
+            && self.gap_points <= p.advance_tolerance_points
     }
 
     fn evidence(&self, run: &CanaryRun, p: &ReleaserPolicy, hour: u64) -> Evidence {
@@ -240,6 +252,21 @@ impl Releaser {
             return Ok(Vec::new());
         }
         if window.hours >= p.max_step_hours {
+            let next = run.step_index as usize + 1;
+            let to = p.steps.get(next).copied();
+            if let (ShortStep::Advance, Some(to)) = (p.short_step, to) {
+                if window.short_but_within_tolerance(p) {
+                    let evidence = evidence.with("step.advanced_short", 1.0);
+                    return Ok(vec![self.advance(
+                        run,
+                        to,
+                        next,
+                        online,
+                        &state.champion,
+                        evidence,
+                    )]);
+                }
+            }
             return Ok(vec![rollback(REASON_STALLED, evidence)]);
         }
         Ok(Vec::new())

@@ -9,6 +9,12 @@
 //! copied into the run's artifacts folder, checked by SHA-256), then every training job in log order on the re-derived parent,
 //! every evaluation on the re-derived models, every distillation on the re-derived
 //! teacher. A hash that differs is reported with the job that produced it.
+//!
+//! A ranking run (its policy has a `[ranker]` table) is re-run by `deep/rank.rs` on the
+//! same rebuilt data: the warm-up consumption and every hour's delivered consumption are
+//! the Trainer's `rows` inputs there too.
+
+mod rank;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -48,6 +54,10 @@ pub struct DeepReport {
     pub students_checked: u64,
     /// Of which hashed as recorded.
     pub students_reproduced: u64,
+    /// Stored weights (`<run>/artifacts`) compared with the re-derived ones (rankings).
+    pub artifacts_checked: u64,
+    /// Of which held exactly the re-derived bytes.
+    pub artifacts_intact: u64,
     /// What differed.
     pub mismatches: Vec<String>,
 }
@@ -60,6 +70,7 @@ impl DeepReport {
             && self.failures_checked == self.failures_reproduced
             && self.reports_checked == self.reports_reproduced
             && self.students_checked == self.students_reproduced
+            && self.artifacts_checked == self.artifacts_intact
     }
 }
 
@@ -218,16 +229,6 @@ pub(crate) fn deep(
     progress: &mut Progress<'_>,
 ) -> DeepReport {
     let mut report = DeepReport::default();
-    if config.ranker.is_some() {
-        // The deep audit re-runs the classification workers only; claiming a pass for
-        // ranker jobs it did not re-run would be worse than saying so.
-        report.mismatches.push(
-            "a ranking run: --deep does not re-run the ranking workers yet (each ranker's \
-             weights are in artifacts/ by the SHA-256 its ModelTrained records)"
-                .into(),
-        );
-        return report;
-    }
     let work = loaded.order.iter().filter(|(_, e)| is_work(e)).count();
     progress.stage(AuditStage::Deep, work as u64);
     tracing::debug!(jobs = work, "re-running the workers");
@@ -243,18 +244,58 @@ pub(crate) fn deep(
     // Weights live beside the stored inputs (`<run>/artifacts`); a warm-started run's
     // first model is re-derived from the source weights copied there.
     let run_dir = blobs.dir().parent().unwrap_or(std::path::Path::new("."));
+    let artifacts = BlobStore::new(run_dir.join(ARTIFACTS_DIR));
+    if let Some(ranker) = &config.ranker {
+        return match rank::RankRerun::new(loaded, &data, artifacts, config, ranker) {
+            Ok(mut st) => {
+                rerun_all(loaded, progress, &mut st);
+                st.into_report()
+            }
+            Err(reason) => {
+                report
+                    .mismatches
+                    .push(format!("cannot rebuild the ranker's parameters: {reason}"));
+                report
+            }
+        };
+    }
     let mut st = Rerun {
         loaded,
         data: &data,
-        artifacts: BlobStore::new(run_dir.join(ARTIFACTS_DIR)),
+        artifacts,
         settings: &config.host,
         models: BTreeMap::new(),
         jobs: BTreeMap::new(),
         report,
     };
+    rerun_all(loaded, progress, &mut st);
+    st.report
+}
+
+/// Re-runs the worker behind one event of the log (classification or ranking).
+trait Worker {
+    /// Re-runs the worker behind `e`, if any; an error is a mismatch of that event.
+    fn rerun(&mut self, r: &RecordedEvent, e: &Event) -> Result<(), String>;
+
+    /// The report so far.
+    fn report(&mut self) -> &mut DeepReport;
+}
+
+impl Worker for Rerun<'_> {
+    fn rerun(&mut self, r: &RecordedEvent, e: &Event) -> Result<(), String> {
+        rerun(self, r, e)
+    }
+
+    fn report(&mut self) -> &mut DeepReport {
+        &mut self.report
+    }
+}
+
+/// Re-runs every event's worker in log order, reporting an error against its event.
+fn rerun_all(loaded: &Loaded<'_>, progress: &mut Progress<'_>, st: &mut impl Worker) {
     for (r, e) in loaded.order {
-        if let Err(reason) = rerun(&mut st, r, e) {
-            st.report
+        if let Err(reason) = st.rerun(r, e) {
+            st.report()
                 .mismatches
                 .push(format!("{} #{}: {reason}", r.stream.as_str(), r.sequence));
         }
@@ -268,7 +309,6 @@ pub(crate) fn deep(
             progress.step();
         }
     }
-    st.report
 }
 
 /// What the deep audit has re-derived so far.

@@ -161,11 +161,12 @@ impl RankGovernedPolicy {
         if candidate.model_id == champion.model_id {
             return Ok(());
         }
-        let end = self.labels.len();
-        let from = c
-            .heldout_from
-            .max(end.saturating_sub(self.config.host.eval_max_rows));
-        let heldout = self.labels.range(from, end);
+        let heldout = rank::heldout(
+            &self.labels,
+            c.heldout_from,
+            self.labels.len(),
+            self.config.host.eval_max_rows,
+        );
         let report = rank::evaluate(
             candidate,
             &champion,

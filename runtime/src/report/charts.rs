@@ -1,9 +1,10 @@
-//! The two hand-written SVG charts: accuracy per day with event markers, and labels
-//! asked per day against the daily budget.
+//! The hand-written SVG charts: the arms' accuracy per day (HR@k per day for a ranking
+//! run) with event markers, and labels asked per day against the daily budget.
 
 use std::fmt::Write as _;
 
 use ledgerloop_sim::engine::DayReport;
+use ledgerloop_sim::world::recommend::RecommendDay;
 
 use super::escape;
 use super::events::{Marker, MarkerKind};
@@ -17,34 +18,46 @@ const BOTTOM_PX: f64 = 52.0;
 /// Most day ticks on the x axis.
 const MAX_X_TICKS: u32 = 15;
 
-/// One arm of the accuracy chart.
+/// One arm of the per-day chart.
 struct Arm {
     /// Name shown in the legend and tooltips.
     name: &'static str,
     /// Line colour.
     colour: &'static str,
-    /// Reads the arm's accuracy from a day.
-    accuracy: fn(&DayReport) -> f64,
 }
 
-/// The three arms; the name doubles as the CSS class suffix (`series-<name>`).
+/// The three arms, in the order of [`ArmDay::values`]; the name doubles as the CSS class
+/// suffix (`series-<name>`).
 const ARMS: [Arm; 3] = [
     Arm {
         name: "served",
         colour: "#1f77b4",
-        accuracy: |d| d.served.accuracy,
     },
     Arm {
         name: "static",
         colour: "#7f7f7f",
-        accuracy: |d| d.static_arm.accuracy,
     },
     Arm {
         name: "oracle",
         colour: "#2ca02c",
-        accuracy: |d| d.oracle.accuracy,
     },
 ];
+
+/// One day of the per-day chart: the served, static and oracle values.
+struct ArmDay {
+    day: u32,
+    values: [f64; 3],
+}
+
+/// What the per-day chart of the arms shows.
+struct ArmChart<'a> {
+    id: &'a str,
+    title: &'a str,
+    y_label: &'a str,
+    /// The top of the y axis when it is fixed (accuracy: 1.0); otherwise the tenth
+    /// above the highest value, so that low rates such as HR@10 are not squashed.
+    y_high: Option<f64>,
+}
 
 /// The plotting area: data ranges and their mapping to pixels.
 struct Frame {
@@ -68,6 +81,10 @@ impl Frame {
     fn for_days(days: &[DayReport], y_low: f64, y_high: f64) -> Self {
         let first_day = days.first().map_or(0, |d| d.day);
         let last_day = days.last().map_or(0, |d| d.day);
+        Self::span(first_day, last_day, y_low, y_high)
+    }
+
+    fn span(first_day: u32, last_day: u32, y_low: f64, y_high: f64) -> Self {
         Frame {
             first_day: f64::from(first_day),
             end_day: f64::from(last_day) + 1.0,
@@ -89,13 +106,19 @@ fn open_svg(id: &str, title: &str) -> String {
 
 /// A chart with a note instead of data, for runs without per-day figures.
 fn empty_svg(id: &str, title: &str) -> String {
+    empty_svg_saying(id, title, "This run has no per-day classification figures.")
+}
+
+/// A chart with `note` instead of data.
+fn empty_svg_saying(id: &str, title: &str, note: &str) -> String {
     let mut svg = open_svg(id, title);
     let _ = writeln!(
         svg,
         "<text class=\"empty\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">\
-         This run has no per-day classification figures.</text>\n</svg>",
+         {}</text>\n</svg>",
         WIDTH_PX / 2.0,
-        HEIGHT_PX / 2.0
+        HEIGHT_PX / 2.0,
+        escape(note)
     );
     svg
 }
@@ -166,27 +189,78 @@ fn legend_entry(index: usize, class: &str, colour: &str, dashed: bool, label: &s
 
 /// The accuracy chart: one line per arm, one vertical line per marker.
 pub fn accuracy_chart(days: &[DayReport], markers: &[Marker]) -> String {
-    const ID: &str = "accuracy-chart";
-    const TITLE: &str = "Accuracy per day: served, static and oracle";
+    let chart = ArmChart {
+        id: "accuracy-chart",
+        title: "Accuracy per day: served, static and oracle",
+        y_label: "accuracy",
+        y_high: Some(1.0),
+    };
     if days.is_empty() {
-        return empty_svg(ID, TITLE);
+        return empty_svg(chart.id, chart.title);
     }
-    let lowest = days
+    let points: Vec<ArmDay> = days
         .iter()
-        .flat_map(|d| ARMS.iter().map(move |arm| (arm.accuracy)(d)))
-        .fold(1.0_f64, f64::min);
+        .map(|d| ArmDay {
+            day: d.day,
+            values: [d.served.accuracy, d.static_arm.accuracy, d.oracle.accuracy],
+        })
+        .collect();
+    arm_chart(&chart, &points, markers)
+}
+
+/// The chart of a ranking run: HR@k (the share of sessions whose consumed item was in
+/// the slate) per day of the served, static and oracle rankers, with the markers.
+pub fn hit_rate_chart(days: &[RecommendDay], markers: &[Marker]) -> String {
+    let k = days.first().map_or(0, |d| d.k);
+    let (title, y_label) = (
+        format!("HR@{k} per day: served, static and oracle"),
+        format!("HR@{k}"),
+    );
+    let chart = ArmChart {
+        id: "hit-rate-chart",
+        title: &title,
+        y_label: &y_label,
+        y_high: None,
+    };
+    if days.is_empty() {
+        return empty_svg_saying(
+            chart.id,
+            chart.title,
+            "This run has no per-day ranking figures.",
+        );
+    }
+    let points: Vec<ArmDay> = days
+        .iter()
+        .map(|d| ArmDay {
+            day: d.day,
+            values: [d.served.hit_rate, d.static_arm.hit_rate, d.oracle.hit_rate],
+        })
+        .collect();
+    arm_chart(&chart, &points, markers)
+}
+
+/// One line per arm over `days` (not empty), one vertical line per marker, a legend.
+fn arm_chart(chart: &ArmChart<'_>, days: &[ArmDay], markers: &[Marker]) -> String {
+    let values = || days.iter().flat_map(|d| d.values);
+    let lowest = values().fold(1.0_f64, f64::min);
     let y_low = ((lowest * 10.0).floor() / 10.0).clamp(0.0, 0.9);
-    let frame = Frame::for_days(days, y_low, 1.0);
+    let y_high = chart.y_high.unwrap_or_else(|| {
+        let highest = values().fold(0.0_f64, f64::max);
+        ((highest * 10.0).ceil() / 10.0).clamp(y_low + 0.1, 1.0)
+    });
+    let first_day = days.first().map_or(0, |d| d.day);
+    let last_day = days.last().map_or(0, |d| d.day);
+    let frame = Frame::span(first_day, last_day, y_low, y_high);
     let y_ticks: Vec<(f64, String)> = (0..=10)
         .map(|i| f64::from(i) / 10.0)
-        .filter(|v| *v >= y_low - 1e-9)
+        .filter(|v| *v >= y_low - 1e-9 && *v <= y_high + 1e-9)
         .map(|v| (v, format!("{v:.1}")))
         .collect();
-    let mut svg = open_svg(ID, TITLE);
-    svg.push_str(&axes(&frame, &y_ticks, "day of the run", "accuracy"));
+    let mut svg = open_svg(chart.id, chart.title);
+    svg.push_str(&axes(&frame, &y_ticks, "day of the run", chart.y_label));
     svg.push_str(&marker_lines(&frame, markers));
-    for arm in &ARMS {
-        svg.push_str(&series(&frame, days, arm));
+    for (index, arm) in ARMS.iter().enumerate() {
+        svg.push_str(&series(&frame, days, index, arm));
     }
     svg.push_str("<g class=\"legend\">\n");
     for (index, arm) in ARMS.iter().enumerate() {
@@ -212,14 +286,15 @@ pub fn accuracy_chart(days: &[DayReport], markers: &[Marker]) -> String {
     svg
 }
 
-/// One arm's line with a dot per day; each dot's title gives the day and value.
-fn series(frame: &Frame, days: &[DayReport], arm: &Arm) -> String {
-    let (name, colour, pick) = (arm.name, arm.colour, arm.accuracy);
+/// Arm `index`'s line with a dot per day; each dot's title gives the day and value.
+fn series(frame: &Frame, days: &[ArmDay], index: usize, arm: &Arm) -> String {
+    let (name, colour) = (arm.name, arm.colour);
     let points: Vec<(f64, f64, u32, f64)> = days
         .iter()
         .map(|d| {
             let x = frame.x_px(f64::from(d.day) + 0.5);
-            (x, frame.y_px(pick(d)), d.day, pick(d))
+            let value = d.values[index];
+            (x, frame.y_px(value), d.day, value)
         })
         .collect();
     let path: Vec<String> = points

@@ -147,6 +147,20 @@ pub fn train(
     Ok((model, fact))
 }
 
+/// The consumption a candidate is judged on: the label rows delivered after its training
+/// data was fixed (from `heldout_from` on) up to `delivered`, the newest `max_rows` of
+/// them. The host and the deep audit both take it from here, so the audit reads exactly
+/// the rows the run's evaluation read.
+pub fn heldout(
+    labels: &RowStore,
+    heldout_from: usize,
+    delivered: usize,
+    max_rows: usize,
+) -> RowStore {
+    let from = heldout_from.max(delivered.saturating_sub(max_rows));
+    labels.range(from, delivered)
+}
+
 /// Per row, whether `model`'s top `k` for the row's user holds the consumed item.
 fn hits(model: &dyn Ranker, rows: &RowStore, k: usize) -> Vec<bool> {
     let mut slate = Vec::with_capacity(k);
