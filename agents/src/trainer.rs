@@ -15,6 +15,7 @@
 //! *before* calling `decide` with it, so `decide` sees the state including the input;
 //! the input itself supplies the hour, which most facts do not carry.
 
+pub mod augment;
 pub mod budget;
 pub mod job;
 pub mod policy;
@@ -28,6 +29,7 @@ use ledgerloop_events::{Event, Evidence};
 
 use crate::decider::Decider;
 use crate::error::{Error, Result};
+pub use augment::{AugmentClassWeights, AugmentMethod, AugmentPolicy};
 pub use budget::BudgetPolicy;
 use budget::{Spent, Weighing};
 pub use job::{job_seed, DatasetComposition, RowRange, TrainingJob};
@@ -362,6 +364,9 @@ impl Trainer {
                 .with(job::keys::FED_CLIENTS, f64::from(f.clients))
                 .with(job::keys::FED_ROUNDS, f64::from(f.rounds))
                 .with(job::keys::FED_MU, f.fedprox_mu);
+        }
+        if let Some(a) = &p.augment {
+            evidence = a.write(evidence);
         }
         let parent = Some(pending.model_id.clone()).filter(|m| !m.is_empty());
         Event::TrainingStarted(TrainingStarted {

@@ -34,8 +34,8 @@ pub use perceive::{
 };
 pub use release::{CanaryStarted, CanaryStepAdvanced, ModelPromoted, RolledBack};
 pub use train::{
-    CostBenefit, DistillationStarted, ModelTrained, RetrainDeferred, StudentDistilled,
-    TrainingFailed, TrainingStarted,
+    Augmentation, CostBenefit, DistillationStarted, ModelTrained, RetrainDeferred,
+    StudentDistilled, TrainingFailed, TrainingStarted,
 };
 pub use world::{BaselineTrained, DayClosed, ScenarioStarted, WarmStart};
 

@@ -193,3 +193,47 @@ pub fn interactions(
     };
     (mk(train), mk(held))
 }
+
+/// Corners of the rare class's square in features 0 and 1 of [`rare_region`].
+pub const RARE_REGION: (f32, f32) = (1.0, 3.0);
+/// Spread of the common classes' features 0 and 1 in [`rare_region`]: wide enough that
+/// common rows surround the rare square on every side.
+const COMMON_SPREAD: f32 = 1.5;
+
+/// A rare-class problem. Classes 0 and 1 fill the feature space (features normal, 0 and 1
+/// with spread 1.5; the class is the sign of `x2 + x3 + 0.5 * x2 * x4`), except the square
+/// [`RARE_REGION`]² of features 0-1, where only class 2 occurs (uniformly there, its other
+/// features normal). `n_common` rows of classes 0/1, then `n_rare` rows of class 2: with
+/// a dozen rare rows the square is covered only sparsely, so rare rows drawn with another
+/// seed mostly fall *between* the training ones.
+pub fn rare_region(n_common: usize, n_rare: usize, n_features: usize, seed: u64) -> TabularDataset {
+    let nf = n_features.max(5);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (lo, hi) = RARE_REGION;
+    let inside = |x: f32, y: f32| (lo..=hi).contains(&x) && (lo..=hi).contains(&y);
+    let mut features = Vec::with_capacity((n_common + n_rare) * nf);
+    let mut labels = Vec::with_capacity(n_common + n_rare);
+    while labels.len() < n_common {
+        let row: Vec<f32> = (0..nf)
+            .map(|f| normal(&mut rng) * if f < 2 { COMMON_SPREAD } else { 1.0 })
+            .collect();
+        if inside(row[0], row[1]) {
+            continue;
+        }
+        let score = row[2] + row[3] + 0.5 * row[2] * row[4];
+        labels.push(u32::from(score > 0.0));
+        features.extend(row);
+    }
+    for _ in 0..n_rare {
+        features.push(rng.gen_range(lo..hi));
+        features.push(rng.gen_range(lo..hi));
+        features.extend((2..nf).map(|_| normal(&mut rng)));
+        labels.push(2);
+    }
+    TabularDataset {
+        n_features: nf,
+        n_classes: 3,
+        features,
+        labels,
+    }
+}

@@ -2,6 +2,9 @@
 //!
 //! Where things live:
 //! - [`error`]: the crate's one [`Error`] enum and [`Result`].
+//! - [`augment`]: rare-class augmentation of tabular rows (SMOTE-like interpolation,
+//!   noise jitter) and of rare intents' messages ([`augment::text`]: typos, lexicon
+//!   substitutions), seeded and pure.
 //! - [`data`]: [`TabularDataset`], validation, content hashes, splits, [`ReplayBuffer`],
 //!   the input [`Standardizer`] stored inside tabular models.
 //! - [`dense`]: plain-Rust linear layers (PyTorch layout) and small-batch forward.
@@ -23,6 +26,7 @@
 //! machines; the count used is recorded in each report).
 
 pub mod artifact;
+pub mod augment;
 pub mod bench;
 pub mod compress;
 pub mod data;

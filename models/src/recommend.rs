@@ -8,8 +8,10 @@
 //! `global + user bias + mean item bias` with no interaction term, i.e. an average item.
 //! Training is in `recommend/train.rs`.
 
+mod negatives;
 mod train;
 
+pub use negatives::{NegativeSampling, MAX_POPULARITY_EXPONENT};
 pub use train::evaluate_ranking;
 
 use serde::{Deserialize, Serialize};
@@ -96,6 +98,10 @@ pub struct MfTrainConfig {
     /// Stop after this many epochs without a better validation HR@K (0 = never).
     #[serde(default)]
     pub early_stopping_patience: usize,
+    /// How negatives are drawn (default uniform, left out of the JSON when uniform so
+    /// that reports written before the option existed are unchanged).
+    #[serde(default, skip_serializing_if = "NegativeSampling::is_uniform")]
+    pub negative_sampling: NegativeSampling,
 }
 
 fn default_mf_batch() -> usize {
@@ -117,6 +123,7 @@ impl Default for MfTrainConfig {
             eval_k: 10,
             batch_size: DEFAULT_MF_BATCH,
             early_stopping_patience: 3,
+            negative_sampling: NegativeSampling::Uniform,
         }
     }
 }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use ledgerloop_agents::evaluator::{EvaluationReport, PairedAccuracy};
 use ledgerloop_agents::trainer::{Strategy, TrainingJob};
-use ledgerloop_events::catalogue::{Cost, DistillationStarted, ModelTrained, StudentDistilled};
+use ledgerloop_events::catalogue::{
+    Augmentation, Cost, DistillationStarted, ModelTrained, StudentDistilled,
+};
 use ledgerloop_models::compress::{distill, DistillConfig};
 use ledgerloop_models::quant::QuantizedMlp;
 use ledgerloop_models::text::{TextClassifier, TextConfig, TextTrainConfig};
@@ -26,6 +28,7 @@ use crate::costs::CostModel;
 use crate::data::{FeatureTransform, Net, RowStore, ServedModel};
 use crate::error::{model, Error, Result};
 
+pub mod augment;
 pub mod rank;
 
 /// What a training job reads.
@@ -175,11 +178,18 @@ pub fn train(
         (_, Some(p)) => Some(p.net.clone()),
         (_, None) => return Err(job_error(job, "the parent model is not loaded")),
     };
-    let (served, report) = if rows.n_features == 0 {
-        train_text(job, &rows, data.n_classes, parent_net, settings)?
+    // Augmentation applies to tabular rows only: text jobs train on their rows as
+    // composed and record none.
+    let (served, report, augmentation) = if rows.n_features == 0 {
+        let (served, report) = train_text(job, &rows, data.n_classes, parent_net, settings)?;
+        (served, report, None)
     } else {
         train_tabular(job, &rows, data, parent_net, settings)?
     };
+    // Synthetic rows are trained on like real ones, so they are priced like them.
+    let synthetic = augmentation
+        .as_ref()
+        .map_or(0, |a| a.synthetic_rows as usize);
     let mut metrics = BTreeMap::new();
     metrics.insert("train_rows".to_string(), rows.len() as f64);
     metrics.insert("epochs".to_string(), report.epochs.len() as f64);
@@ -190,7 +200,7 @@ pub fn train(
         }
     }
     let spent = settings.costs.training(
-        rows.len(),
+        rows.len() + synthetic,
         report.epochs.len(),
         served.parameter_count,
         served.size_bytes,
@@ -205,19 +215,21 @@ pub fn train(
         parameter_count: served.parameter_count,
         metrics,
         spent: Some(spent),
+        augmentation,
     };
     Ok((served, fact))
 }
 
 /// A tabular job: `full` fits from scratch, the others warm-start the parent MLP
-/// (head only, LoRA adapters merged on export, or every layer).
+/// (head only, LoRA adapters merged on export, or every layer). A job with an augment
+/// spec trains on its rows plus synthetic rare-class rows ([`augment::prepare`]).
 fn train_tabular(
     job: &TrainingJob,
     rows: &RowStore,
     data: &TrainingData<'_>,
     parent: Option<Net>,
     settings: &HostSettings,
-) -> Result<(ServedModel, TrainReport)> {
+) -> Result<(ServedModel, TrainReport, Option<Augmentation>)> {
     let dataset = data.transform.dataset(rows, data.n_classes);
     let warm = TrainConfig {
         seed: job.seed,
@@ -227,6 +239,27 @@ fn train_tabular(
         ..TrainConfig::default()
     };
     let what = format!("{} ({})", job.job_id, job.strategy.name());
+    let prepared = match &job.augment {
+        Some(policy) => Some(
+            augment::prepare(&dataset, policy, job.seed, warm.valid_fraction)
+                .map_err(model(what.clone()))?,
+        ),
+        None => None,
+    };
+    let (dataset, valid, warm) = match &prepared {
+        Some(p) => {
+            let class_weighting = p.weighting.clone();
+            (
+                &p.train,
+                p.valid.as_ref(),
+                TrainConfig {
+                    class_weighting,
+                    ..warm
+                },
+            )
+        }
+        None => (&dataset, None, warm),
+    };
     let (trained, report) = match (job.strategy, parent) {
         (Strategy::Full, _) => {
             let cfg = MlpConfig {
@@ -239,7 +272,7 @@ fn train_tabular(
                 learning_rate: settings.learning_rate,
                 ..warm
             };
-            TabularModel::fit(&cfg, &dataset, None, &opts).map_err(model(what))?
+            TabularModel::fit(&cfg, dataset, valid, &opts).map_err(model(what))?
         }
         (strategy, Some(Net::Tabular(parent))) => {
             let fine_tune = match strategy {
@@ -252,12 +285,13 @@ fn train_tabular(
             };
             let opts = TrainConfig { fine_tune, ..warm };
             parent
-                .fine_tune(&dataset, None, &opts)
+                .fine_tune(dataset, valid, &opts)
                 .map_err(model(what))?
         }
         _ => return Err(job_error(job, "the parent is not a tabular model")),
     };
-    Ok((ServedModel::new(trained, data.transform.clone())?, report))
+    let served = ServedModel::new(trained, data.transform.clone())?;
+    Ok((served, report, prepared.map(|p| p.record)))
 }
 
 /// A text job: `full` fits from scratch; every warm start fine-tunes the whole parent

@@ -66,6 +66,7 @@ fn judge(
         composition,
         seed: 5,
         federated: None,
+        augment: None,
     };
     let pseudo = RowStore::new(FEATURES);
     let data = TrainingData {

@@ -168,3 +168,37 @@ fn unknown_feature_column_fails_before_day_zero() -> Result<()> {
     assert!(!dir.path().join("summary.json").exists());
     Ok(())
 }
+
+/// `ont-augment.toml`'s `[trainer.augment]` parses; unknown keys and impossible values are refused.
+#[test]
+fn augment_table_is_validated() -> Result<()> {
+    let path = repo().join("scenarios/agents/ont-augment.toml");
+    let text = std::fs::read_to_string(&path)?;
+    let config = GovernedConfig::parse(&text, &path)?;
+    let augment = config
+        .trainer
+        .augment
+        .ok_or_else(|| anyhow!("ont-augment.toml has no [trainer.augment]"))?;
+    assert_eq!(augment.method.name(), "smote");
+
+    let err = parse_err(&text.replace("neighbours = 5", "neighbors = 5"));
+    assert!(err.contains("neighbors"), "{err}");
+    let err = parse_err(&with_value(
+        &text,
+        "trainer.augment",
+        "method",
+        "\"adasyn\"",
+    )?);
+    assert!(err.contains("adasyn"), "{err}");
+    for (key, value) in [
+        ("target_share", "0.0"),
+        ("target_share", "0.9"),
+        ("neighbours", "0"),
+        ("jitter_std", "2.0"),
+        ("max_synthetic_per_real", "50.0"),
+    ] {
+        let err = parse_err(&with_value(&text, "trainer.augment", key, value)?);
+        assert!(err.contains(key), "trainer.augment.{key} = {value}: {err}");
+    }
+    Ok(())
+}

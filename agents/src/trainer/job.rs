@@ -10,6 +10,7 @@ use ledgerloop_events::catalogue::TrainingStarted;
 use ledgerloop_events::{Evidence, Hash};
 use serde::{Deserialize, Serialize};
 
+use super::augment::AugmentPolicy;
 use super::policy::{FederatedPolicy, Strategy};
 use crate::error::{Error, Result};
 
@@ -147,6 +148,8 @@ pub struct TrainingJob {
     pub seed: u64,
     /// Federated rounds, when the data stay on the nodes.
     pub federated: Option<FederatedPolicy>,
+    /// Rare-class augmentation of the composed rows (tabular jobs only).
+    pub augment: Option<AugmentPolicy>,
 }
 
 /// The job's seed: the first eight bytes (big-endian) of SHA-256 over the domain tag,
@@ -238,6 +241,7 @@ impl TrainingJob {
             composition,
             dataset_hash,
             federated,
+            augment: AugmentPolicy::read(e)?,
         })
     }
 }

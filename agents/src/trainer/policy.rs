@@ -4,6 +4,7 @@
 use ledgerloop_events::Rule;
 use serde::{Deserialize, Serialize};
 
+use super::augment::AugmentPolicy;
 use super::budget::BudgetPolicy;
 use crate::error::{invalid, Result};
 
@@ -173,6 +174,11 @@ pub struct TrainerPolicy {
     /// the recorded policy and rule, so older logs re-derive unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recent_window_labels: Option<u64>,
+    /// Rare-class augmentation of tabular jobs (`[trainer.augment]`); `None` (the
+    /// default) trains on the composed rows as they are, and is left out of the recorded
+    /// policy and rule, so older logs re-derive unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<AugmentPolicy>,
 }
 
 impl Default for TrainerPolicy {
@@ -200,6 +206,7 @@ impl Default for TrainerPolicy {
             federated: None,
             budget: None,
             recent_window_labels: None,
+            augment: None,
         }
     }
 }
@@ -210,6 +217,9 @@ impl TrainerPolicy {
     pub fn validate(&self) -> Result<()> {
         if let Some(b) = &self.budget {
             b.validate()?;
+        }
+        if let Some(a) = &self.augment {
+            a.validate()?;
         }
         if self.min_fresh_labels == 0 {
             return Err(invalid(POLICY, "min_fresh_labels", 0, "must be >= 1"));
@@ -338,6 +348,10 @@ impl TrainerPolicy {
             .with("federated", federated);
         let rule = match &self.budget {
             Some(b) => rule.with("budget", b.params()),
+            None => rule,
+        };
+        let rule = match &self.augment {
+            Some(a) => rule.with("augment", a.params()),
             None => rule,
         };
         match self.recent_window_labels {

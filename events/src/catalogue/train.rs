@@ -41,6 +41,27 @@ pub struct ModelTrained {
     /// What the job cost (absent in logs written before costs were recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spent: Option<Cost>,
+    /// The synthetic rows the job added to its data set (absent when it added none, and
+    /// in logs written before augmentation existed, which therefore hash unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augmentation: Option<Augmentation>,
+}
+
+/// What a training job's augmentation did, so an auditor can re-derive it: the method,
+/// how many synthetic rows it made (in total and per class) and the seed it drew them with.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Augmentation {
+    /// `smote`, `jitter` or `smote_jitter`.
+    pub method: String,
+    /// Synthetic rows added to the training rows (validation rows are never synthetic).
+    pub synthetic_rows: u64,
+    /// Synthetic rows per class, indexed by class.
+    pub synthetic_per_class: Vec<u64>,
+    /// Seed of the synthetic draws (derived from the job's seed).
+    pub seed: u64,
+    /// How the loss weighed the classes: `augmented_counts` (balanced weights computed on
+    /// the counts after augmentation, so a rare class is not counted twice) or `none`.
+    pub class_weights: String,
 }
 
 /// A training job failed; the loop keeps the current champion.

@@ -7,9 +7,10 @@
 use std::time::Instant;
 
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::negatives::Sampler;
 use super::{Interactions, MatrixFactorization, MfConfig, MfTrainConfig};
 use crate::fixtures::normal;
 use crate::metrics::{hit_rate_at_k, ndcg_at_k};
@@ -167,13 +168,13 @@ impl MfAdam {
     }
 }
 
-/// The positive `i` followed by `k` uniformly drawn items the user has not interacted with
+/// The positive `i` followed by `k` items drawn by `sampler` that the user has not interacted with
 /// (up to [`NEGATIVE_REDRAWS`] redraws each; a user who has seen almost everything may get
 /// a seen item).
 fn sample_targets(
     i: u32,
     seen: &[u32],
-    n_items: usize,
+    sampler: &Sampler,
     k: usize,
     rng: &mut ChaCha8Rng,
     out: &mut Vec<(u32, f32)>,
@@ -181,12 +182,12 @@ fn sample_targets(
     out.clear();
     out.push((i, 1.0));
     for _ in 0..k {
-        let mut j = rng.gen_range(0..n_items as u32);
+        let mut j = sampler.draw(rng);
         for _ in 0..NEGATIVE_REDRAWS {
             if seen.binary_search(&j).is_err() {
                 break;
             }
-            j = rng.gen_range(0..n_items as u32);
+            j = sampler.draw(rng);
         }
         out.push((j, 0.0));
     }
@@ -204,6 +205,7 @@ fn train_epoch(
     state: &mut TrainState,
     order: &[(u32, u32)],
     seen: &[Vec<u32>],
+    sampler: &Sampler,
     opts: &MfTrainConfig,
 ) -> f64 {
     let (grads, adam, rng) = state;
@@ -213,7 +215,7 @@ fn train_epoch(
         let scale = 1.0 / batch.len() as f32;
         for &(u, i) in batch {
             let k = opts.negatives_per_positive;
-            sample_targets(i, &seen[u as usize], m.n_items, k, rng, &mut targets);
+            sample_targets(i, &seen[u as usize], sampler, k, rng, &mut targets);
             let g = example_grads(m, u, &targets);
             loss += g.loss;
             grads.add(m.dim, u, &g, scale);
@@ -289,6 +291,7 @@ fn check(
     opts: &MfTrainConfig,
 ) -> Result<()> {
     train.validate()?;
+    opts.negative_sampling.validate()?;
     if let Some(v) = valid {
         v.validate()?;
         if (v.n_users, v.n_items) != (train.n_users, train.n_items) {
@@ -328,6 +331,7 @@ pub(super) fn fit(
     let mut m = init(cfg, train.n_users, train.n_items, opts.seed);
     m.dataset_hash = train.content_hash();
     let seen = positives(train);
+    let sampler = Sampler::new(opts.negative_sampling, train);
     let rng = ChaCha8Rng::seed_from_u64(opts.seed ^ SHUFFLE_STREAM);
     let mut state: TrainState = (BatchGrads::new(&m), MfAdam::new(&m), rng);
     let mut report = TrainReport::new("recommender", "fit", opts.seed, serde_json::to_value(opts)?);
@@ -337,7 +341,7 @@ pub(super) fn fit(
     let mut best: Option<(f64, MatrixFactorization)> = None;
     for epoch in 1..=opts.epochs {
         order.shuffle(&mut state.2);
-        let train_loss = train_epoch(&mut m, &mut state, &order, &seen, opts);
+        let train_loss = train_epoch(&mut m, &mut state, &order, &seen, &sampler, opts);
         if !train_loss.is_finite() {
             return Err(Error::Diverged {
                 epoch,

@@ -491,8 +491,14 @@ fn retrain(
     };
     let result = workers::train(&job, &training, parent.as_deref(), settings);
     match (e, result) {
-        (Event::ModelTrained(m), Ok((model, _))) => {
+        (Event::ModelTrained(m), Ok((model, fact))) => {
             report.models_checked += 1;
+            if fact.augmentation != m.augmentation {
+                report.mismatches.push(format!(
+                    "{}: re-run augmentation {:?}, recorded {:?}",
+                    m.job_id, fact.augmentation, m.augmentation
+                ));
+            }
             jobs.insert(m.model_id.clone(), job);
             check_model(report, models, &m.model_id, Some(&m.artifact_sha256), model)
         }

@@ -142,6 +142,7 @@ pub fn train(
         parameter_count: model.parameter_count,
         metrics,
         spent: Some(spent),
+        augmentation: None,
     };
     Ok((model, fact))
 }
