@@ -64,7 +64,11 @@ proptest! {
         neighbours in 1u32..50,
         jitter_std in 0.01f64..1.0,
         max_synthetic_per_real in 0.5f64..20.0,
-        unweighted in any::<bool>(),
+        weights in prop_oneof![
+            Just(AugmentClassWeights::AugmentedCounts),
+            Just(AugmentClassWeights::None),
+            Just(AugmentClassWeights::RealCounts),
+        ],
     ) {
         let augment = AugmentPolicy {
             method,
@@ -72,7 +76,7 @@ proptest! {
             neighbours,
             jitter_std,
             max_synthetic_per_real,
-            class_weights: if unweighted { AugmentClassWeights::None } else { AugmentClassWeights::AugmentedCounts },
+            class_weights: weights,
         };
         let policy = TrainerPolicy { augment: Some(augment.clone()), ..TrainerPolicy::default() };
         let (job, started) = started_job(policy);

@@ -315,6 +315,33 @@ pub struct Augmented {
     pub synthetic_per_class: Vec<usize>,
 }
 
+impl Augmented {
+    /// Balanced loss weights `n / (n_classes * count)` of the *real* training rows (the
+    /// synthetic ones left out), zero for an absent class: the weighting of a job that
+    /// did not augment, kept on top of the synthetic rows.
+    pub fn real_count_weights(&self) -> Vec<f32> {
+        let counts: Vec<usize> = self
+            .train
+            .class_counts()
+            .iter()
+            .zip(self.synthetic_per_class.iter().chain(std::iter::repeat(&0)))
+            .map(|(&all, &synthetic)| all.saturating_sub(synthetic))
+            .collect();
+        let n: usize = counts.iter().sum();
+        let k = counts.len() as f32;
+        counts
+            .iter()
+            .map(|&c| {
+                if c == 0 {
+                    0.0
+                } else {
+                    n as f32 / (k * c as f32)
+                }
+            })
+            .collect()
+    }
+}
+
 /// Holds out `valid_fraction` of the real rows (seeded, as `TabularModel::fit` would
 /// when given no validation set) *before* augmenting, and augments only the rest: a
 /// synthetic row in the validation set would let early stopping reward the model for

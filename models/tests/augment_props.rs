@@ -156,6 +156,21 @@ proptest! {
     }
 }
 
+/// `real_count_weights` weighs the real rows only: the weights of the data set before
+/// augmenting, whatever the synthetic rows added.
+#[test]
+fn real_count_weights_ignore_the_synthetic_rows() {
+    let values: Vec<f32> = (0..40).map(|v| (v as f32 * 0.37).sin() * 4.0).collect();
+    let data = dataset(&[100, 6], 4, &values);
+    let aug = augment_for_training(&data, 0.0, &config(AugmentMethod::Smote, 0.3, 3), 5)
+        .expect("augment");
+    assert!(aug.synthetic_per_class[1] > 0);
+    // 106 real rows, 2 classes: 106 / (2 * 100) and 106 / (2 * 6).
+    let weights = aug.real_count_weights();
+    assert!((weights[0] - 0.53).abs() < 1e-6, "{weights:?}");
+    assert!((weights[1] - 106.0 / 12.0).abs() < 1e-5, "{weights:?}");
+}
+
 /// A different seed draws different synthetic rows (the seed is actually used).
 #[test]
 fn another_seed_draws_other_rows() {

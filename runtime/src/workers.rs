@@ -479,7 +479,9 @@ fn evaluation_cost(
 }
 
 /// Distils `teacher` into the edge student `started` asks for, quantised to int8 when
-/// asked; `rows` is the transfer set (recent labels and warm-up rows).
+/// asked; `rows` is the transfer set (recent labels and warm-up rows). Returns the fact
+/// and the student's weights (the bytes its `artifact_sha256` names), which the host
+/// stores beside the teachers': the student is what reaches the devices.
 pub fn distil(
     started: &DistillationStarted,
     teacher: &ServedModel,
@@ -487,7 +489,7 @@ pub fn distil(
     n_classes: usize,
     transform: &FeatureTransform,
     settings: &HostSettings,
-) -> Result<StudentDistilled> {
+) -> Result<(StudentDistilled, Vec<u8>)> {
     let what = format!("{} (teacher {})", started.job_id, started.teacher_model_id);
     let Net::Tabular(teacher_net) = &teacher.net else {
         return Err(Error::Replay {
@@ -542,7 +544,7 @@ pub fn distil(
     metrics.insert("teacher_accuracy".into(), correct(&teacher_pred) as f64 / n);
     metrics.insert("student_accuracy".into(), correct(&student_pred) as f64 / n);
     metrics.insert("transfer_rows".into(), data.labels.len() as f64);
-    Ok(StudentDistilled {
+    let fact = StudentDistilled {
         job_id: started.job_id.clone(),
         teacher_model_id: started.teacher_model_id.clone(),
         model_id: artifact.manifest.model_id.clone(),
@@ -557,5 +559,6 @@ pub fn distil(
             student.parameter_count() as u64,
             size_bytes,
         )),
-    })
+    };
+    Ok((fact, artifact.weights))
 }

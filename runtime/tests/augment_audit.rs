@@ -63,7 +63,7 @@ fn augmented_jobs_are_recorded_and_reproduced_by_the_deep_audit() -> Result<()> 
     }
 
     let report = ledgerloop_runtime::audit::audit(&log_dir(out), &inputs_dir(out), true)?;
-    assert!(report.passed(), "{:?}", report.mismatches);
+    assert!(report.passed(), "{:?} {:?}", report.mismatches, report.deep);
     let deep = report.deep.ok_or_else(|| anyhow!("no deep report"))?;
     assert!(deep.models_checked > trained.len() as u64, "{deep:?}");
     assert_eq!(deep.models_reproduced, deep.models_checked, "{deep:?}");

@@ -596,5 +596,5 @@ fn redistil(
         settings,
     )
     .map_err(|e| e.to_string())?;
-    Ok(again.artifact_sha256)
+    Ok(again.0.artifact_sha256)
 }

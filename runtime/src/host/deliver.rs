@@ -349,7 +349,10 @@ impl GovernedPolicy {
                     &self.transform,
                     &self.config.host,
                 ) {
-                    Ok(student) => Event::StudentDistilled(student),
+                    Ok((student, weights)) => {
+                        self.artifacts.put(&weights)?;
+                        Event::StudentDistilled(student)
+                    }
                     Err(e) => failed(&started.job_id, e.to_string()),
                 }
             }

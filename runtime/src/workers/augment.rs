@@ -56,6 +56,7 @@ pub fn prepare(
     let weighting = match policy.class_weights {
         AugmentClassWeights::AugmentedCounts => ClassWeighting::Balanced,
         AugmentClassWeights::None => ClassWeighting::None,
+        AugmentClassWeights::RealCounts => ClassWeighting::Manual(out.real_count_weights()),
     };
     let per_class: Vec<u64> = out.synthetic_per_class.iter().map(|&n| n as u64).collect();
     let record = Augmentation {
