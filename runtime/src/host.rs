@@ -49,6 +49,7 @@ use crate::restore::InputKey;
 use crate::step::{Agents, Input, Role, States};
 use crate::workers;
 
+pub(crate) use evaluate::heldout_ready;
 pub use evaluate::Candidate;
 pub use faults::FaultLog;
 pub use operator::{OperatorAction, OperatorCommand, OPERATOR_STREAM};

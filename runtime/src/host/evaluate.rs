@@ -9,6 +9,7 @@
 use uuid::Uuid;
 
 use super::GovernedPolicy;
+use crate::config::HostSettings;
 use crate::costs::{Stopwatch, WorkKind};
 use crate::data::RowStore;
 use crate::error::Result;
@@ -28,6 +29,13 @@ pub struct Candidate {
     pub trained_event: Uuid,
 }
 
+/// Whether a candidate's held-out set is ready: `available` rows it never saw, `waited`
+/// hours since it was trained. Both hosts (classification and ranking) judge by this.
+pub(crate) fn heldout_ready(available: usize, waited: u64, settings: &HostSettings) -> bool {
+    available >= settings.eval_min_rows
+        || (waited >= settings.eval_max_wait_hours && available >= settings.eval_floor_rows)
+}
+
 impl GovernedPolicy {
     /// Evaluates every candidate whose held-out set is ready, oldest first.
     pub(super) fn evaluate_ready(&mut self, hour: u64) -> Result<()> {
@@ -43,10 +51,7 @@ impl GovernedPolicy {
             )
             .len();
             let waited = hour.saturating_sub(c.trained_hour);
-            let ready = available >= settings.eval_min_rows
-                || (waited >= settings.eval_max_wait_hours
-                    && available >= settings.eval_floor_rows);
-            if ready {
+            if heldout_ready(available, waited, &settings) {
                 self.evaluate_one(hour, &c)?;
             } else {
                 waiting.push(c);

@@ -19,7 +19,7 @@ use ledgerloop_sim::rng::{stable_hash, unit_interval};
 use super::RankGovernedPolicy;
 use crate::data::{RowStore, RowsRecord};
 use crate::error::Result;
-use crate::host::Candidate;
+use crate::host::{heldout_ready, Candidate};
 use crate::journal::LABELS_STREAM;
 use crate::step::{Input, Role};
 use crate::workers::rank;
@@ -138,10 +138,7 @@ impl RankGovernedPolicy {
                 .saturating_sub(c.heldout_from)
                 .min(settings.eval_max_rows);
             let waited = hour.saturating_sub(c.trained_hour);
-            let ready = available >= settings.eval_min_rows
-                || (waited >= settings.eval_max_wait_hours
-                    && available >= settings.eval_floor_rows);
-            if ready {
+            if heldout_ready(available, waited, &settings) {
                 self.evaluate_one(hour, &c)?;
             } else {
                 waiting.push(c);
