@@ -16,6 +16,7 @@
 //! the input itself supplies the hour, which most facts do not carry.
 
 pub mod augment;
+pub mod augment_text;
 pub mod budget;
 pub mod job;
 pub mod policy;
@@ -30,6 +31,7 @@ use ledgerloop_events::{Event, Evidence};
 use crate::decider::Decider;
 use crate::error::{Error, Result};
 pub use augment::{AugmentClassWeights, AugmentMethod, AugmentPolicy};
+pub use augment_text::TextAugmentPolicy;
 pub use budget::BudgetPolicy;
 use budget::{Spent, Weighing};
 pub use job::{job_seed, DatasetComposition, RowRange, TrainingJob};

@@ -3,7 +3,7 @@
 //! the lexicon's words and typos, without lowering accuracy over all intents.
 
 use ledgerloop_models::augment::text::{
-    augment_rare_texts, char_noise, substitute, TextAugmentConfig,
+    augment_rare_texts, augment_texts_for_training, char_noise, substitute, TextAugmentConfig,
 };
 use ledgerloop_models::metrics::argmax_rows;
 use ledgerloop_models::text::{TextClassifier, TextConfig, TextDataset, TextTrainConfig};
@@ -281,4 +281,48 @@ fn substitution_goes_both_ways() {
         "wifi down"
     );
     assert_eq!(substitute("no match", &lexicon, 1.0, &mut rng), "no match");
+}
+
+/// The validation messages are real messages only, held out before augmenting: the
+/// training part plus the validation part are the real messages, the variants all come
+/// after the real training messages, and the rare intents are counted on the training part.
+#[test]
+fn validation_messages_are_real_and_held_out_before_augmenting() {
+    let w = world(3);
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let mut counts = vec![40; INTENTS];
+    counts[5] = 6;
+    let data = dataset(&w, &counts, &mut rng);
+    let cfg = TextAugmentConfig {
+        rare_below_rows: 10,
+        copies_per_row: 3,
+        char_noise_rate: 0.2,
+        substitution_rate: 0.5,
+    };
+    let out = augment_texts_for_training(&data, 0.1, &w.lexicon, &cfg, 11).expect("augments");
+    let valid = out.valid.expect("a validation part");
+    let real_train = data.texts.len() - valid.texts.len();
+    assert_eq!(
+        valid.texts.len(),
+        (data.texts.len() as f32 * 0.1).round() as usize
+    );
+    let mut real: Vec<&String> = out.train.texts[..real_train].iter().collect();
+    real.extend(&valid.texts);
+    let mut expected: Vec<&String> = data.texts.iter().collect();
+    real.sort();
+    expected.sort();
+    assert_eq!(real, expected);
+    let rare_in_train = out.train.labels[..real_train]
+        .iter()
+        .filter(|&&l| l == 5)
+        .count();
+    assert_eq!(out.synthetic_per_class[5], rare_in_train * 3);
+    assert_eq!(out.train.texts.len(), real_train + rare_in_train * 3);
+    assert!(out
+        .synthetic_per_class
+        .iter()
+        .enumerate()
+        .all(|(c, &n)| c == 5 || n == 0));
+    let again = augment_texts_for_training(&data, 0.1, &w.lexicon, &cfg, 11).expect("augments");
+    assert_eq!(again.train.texts, out.train.texts);
 }

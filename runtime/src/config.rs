@@ -290,4 +290,40 @@ mod tests {
             .to_string();
         assert!(err.contains("perceive_share"), "{err}");
     }
+
+    /// A misspelt key, an empty lexicon side and a rate out of range in
+    /// `[trainer.augment_text]` are each refused with the field's name.
+    #[test]
+    fn bad_text_augmentation_table_is_refused() {
+        let cases = [
+            ("rare_below_row = 30\n", "rare_below_row"),
+            ("lexicon = [[\"网速\", \"\"]]\n", "lexicon"),
+            ("substitution_rate = 1.2\n", "substitution_rate"),
+            ("char_noise_rate = -0.5\n", "char_noise_rate"),
+        ];
+        for (body, field) in cases {
+            let text = format!("[trainer.augment_text]\n{body}");
+            let err = GovernedConfig::parse(&text, Path::new("p.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field), "{err}");
+        }
+    }
+
+    /// The shipped text-augmentation policy loads, with its lexicon, and the plain intent
+    /// policy has no table.
+    #[test]
+    fn shipped_intent_policies_load() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let on = GovernedConfig::load(&root.join("scenarios/agents/intent-augment.toml"))
+            .expect("intent-augment.toml loads");
+        let table = on
+            .trainer
+            .augment_text
+            .expect("a [trainer.augment_text] table");
+        assert!(table.lexicon.len() >= 20, "{} pairs", table.lexicon.len());
+        let plain = GovernedConfig::load(&root.join("scenarios/agents/intent.toml"))
+            .expect("intent.toml loads");
+        assert_eq!(plain.trainer.augment_text, None);
+    }
 }

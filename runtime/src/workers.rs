@@ -29,6 +29,7 @@ use crate::data::{FeatureTransform, Net, RowStore, ServedModel};
 use crate::error::{model, Error, Result};
 
 pub mod augment;
+pub mod augment_text;
 pub mod rank;
 
 /// What a training job reads.
@@ -178,11 +179,10 @@ pub fn train(
         (_, Some(p)) => Some(p.net.clone()),
         (_, None) => return Err(job_error(job, "the parent model is not loaded")),
     };
-    // Augmentation applies to tabular rows only: text jobs train on their rows as
-    // composed and record none.
+    // Each kind of row has its own augmentation table: text jobs use `augment_text`
+    // only, tabular jobs `augment` only.
     let (served, report, augmentation) = if rows.n_features == 0 {
-        let (served, report) = train_text(job, &rows, data.n_classes, parent_net, settings)?;
-        (served, report, None)
+        train_text(job, &rows, data.n_classes, parent_net, settings)?
     } else {
         train_tabular(job, &rows, data, parent_net, settings)?
     };
@@ -295,31 +295,46 @@ fn train_tabular(
 }
 
 /// A text job: `full` fits from scratch; every warm start fine-tunes the whole parent
-/// (the n-gram classifier has no separate head or adapters to train alone).
+/// (the n-gram classifier has no separate head or adapters to train alone). A job with
+/// an `augment_text` spec holds its validation messages out and trains on the rest plus
+/// variants of the rare intents' messages ([`augment_text::prepare`]).
 fn train_text(
     job: &TrainingJob,
     rows: &RowStore,
     n_classes: usize,
     parent: Option<Net>,
     settings: &HostSettings,
-) -> Result<(ServedModel, TrainReport)> {
+) -> Result<(ServedModel, TrainReport, Option<Augmentation>)> {
     let dataset = FeatureTransform::text_dataset(rows, n_classes);
     let what = format!("{} ({})", job.job_id, job.strategy.name());
+    let valid_fraction = TextTrainConfig::default().valid_fraction;
+    let prepared = match &job.augment_text {
+        Some(policy) => Some(
+            augment_text::prepare(&dataset, policy, job.seed, valid_fraction)
+                .map_err(model(what.clone()))?,
+        ),
+        None => None,
+    };
+    let (dataset, valid) = match &prepared {
+        Some(p) => (&p.train, p.valid.as_ref()),
+        None => (&dataset, None),
+    };
     let (trained, report) = match parent {
         None => {
             let opts = text_options(job.seed, settings.max_epochs);
-            TextClassifier::fit(&TextConfig::new(n_classes), &dataset, None, &opts)
+            TextClassifier::fit(&TextConfig::new(n_classes), dataset, valid, &opts)
                 .map_err(model(what))?
         }
         Some(Net::Text(parent)) => {
             let opts = text_options(job.seed, settings.fine_tune_epochs);
             parent
-                .fine_tune(&dataset, None, &opts)
+                .fine_tune(dataset, valid, &opts)
                 .map_err(model(what))?
         }
         Some(Net::Tabular(_)) => return Err(job_error(job, "the parent is not a text model")),
     };
-    Ok((ServedModel::new_text(trained)?, report))
+    let record = prepared.map(|p| p.record);
+    Ok((ServedModel::new_text(trained)?, report, record))
 }
 
 /// Most rows of recent labels a distillation transfer set takes (plus warm-up rows).

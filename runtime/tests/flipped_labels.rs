@@ -67,6 +67,7 @@ fn judge(
         seed: 5,
         federated: None,
         augment: None,
+        augment_text: None,
     };
     let pseudo = RowStore::new(FEATURES);
     let data = TrainingData {

@@ -11,6 +11,7 @@ use ledgerloop_events::{Evidence, Hash};
 use serde::{Deserialize, Serialize};
 
 use super::augment::AugmentPolicy;
+use super::augment_text::{self, TextAugmentPolicy};
 use super::policy::{FederatedPolicy, Strategy};
 use crate::error::{Error, Result};
 
@@ -150,6 +151,9 @@ pub struct TrainingJob {
     pub federated: Option<FederatedPolicy>,
     /// Rare-class augmentation of the composed rows (tabular jobs only).
     pub augment: Option<AugmentPolicy>,
+    /// Rare-intent augmentation of the composed messages (text jobs only), read from the
+    /// rule parameter `augment_text`.
+    pub augment_text: Option<TextAugmentPolicy>,
 }
 
 /// The job's seed: the first eight bytes (big-endian) of SHA-256 over the domain tag,
@@ -242,6 +246,12 @@ impl TrainingJob {
             dataset_hash,
             federated,
             augment: AugmentPolicy::read(e)?,
+            augment_text: event
+                .rule
+                .params
+                .get(augment_text::RULE_PARAM)
+                .map(TextAugmentPolicy::read)
+                .transpose()?,
         })
     }
 }

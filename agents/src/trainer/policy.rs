@@ -5,6 +5,7 @@ use ledgerloop_events::Rule;
 use serde::{Deserialize, Serialize};
 
 use super::augment::AugmentPolicy;
+use super::augment_text::{self, TextAugmentPolicy};
 use super::budget::BudgetPolicy;
 use crate::error::{invalid, Result};
 
@@ -179,6 +180,12 @@ pub struct TrainerPolicy {
     /// policy and rule, so older logs re-derive unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub augment: Option<AugmentPolicy>,
+    /// Rare-intent augmentation of text jobs (`[trainer.augment_text]`: character noise
+    /// and lexicon substitutions); `None` (the default) trains on the composed messages
+    /// as they are, and is left out of the recorded policy and rule, so older logs
+    /// re-derive unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment_text: Option<TextAugmentPolicy>,
 }
 
 impl Default for TrainerPolicy {
@@ -207,6 +214,7 @@ impl Default for TrainerPolicy {
             budget: None,
             recent_window_labels: None,
             augment: None,
+            augment_text: None,
         }
     }
 }
@@ -219,6 +227,9 @@ impl TrainerPolicy {
             b.validate()?;
         }
         if let Some(a) = &self.augment {
+            a.validate()?;
+        }
+        if let Some(a) = &self.augment_text {
             a.validate()?;
         }
         if self.min_fresh_labels == 0 {
@@ -352,6 +363,10 @@ impl TrainerPolicy {
         };
         let rule = match &self.augment {
             Some(a) => rule.with("augment", a.params()),
+            None => rule,
+        };
+        let rule = match &self.augment_text {
+            Some(a) => rule.with(augment_text::RULE_PARAM, a.params()),
             None => rule,
         };
         match self.recent_window_labels {

@@ -51,7 +51,8 @@ pub struct ModelTrained {
 /// how many synthetic rows it made (in total and per class) and the seed it drew them with.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Augmentation {
-    /// `smote`, `jitter` or `smote_jitter`.
+    /// `smote`, `jitter` or `smote_jitter` (tabular jobs), `text_noise_lexicon` (text
+    /// jobs: character noise and lexicon substitutions).
     pub method: String,
     /// Synthetic rows added to the training rows (validation rows are never synthetic).
     pub synthetic_rows: u64,
@@ -62,6 +63,11 @@ pub struct Augmentation {
     /// How the loss weighed the classes: `augmented_counts` (balanced weights computed on
     /// the counts after augmentation, so a rare class is not counted twice) or `none`.
     pub class_weights: String,
+    /// SHA-256 of the lexicon a text job substituted from (its canonical JSON, the pairs
+    /// in policy order); absent for tabular jobs and in logs written before text
+    /// augmentation existed, which therefore decode and hash unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lexicon_sha256: Option<String>,
 }
 
 /// A training job failed; the loop keeps the current champion.

@@ -8,6 +8,7 @@
 //! Pure and seeded like the tabular augmentation: class `c` draws from its own ChaCha
 //! stream, and the real messages come first, unchanged.
 
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,12 @@ pub const MAX_COPIES_PER_ROW: usize = 20;
 /// Shortest word (in characters) that character noise touches: shorter words become
 /// other words when a character moves.
 const MIN_NOISY_WORD_CHARS: usize = 3;
+/// XOR-ed into the seed of the validation split, so that the split and the variants draw
+/// from different streams.
+const VALID_STREAM: u64 = 0x5911;
+/// Fewest messages from which a validation set is split off (as `TextClassifier::fit`
+/// does when given none).
+const MIN_ROWS_TO_SPLIT: usize = 10;
 
 /// What to augment and how much.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,4 +159,60 @@ pub fn augment_rare_texts(
         }
     }
     Ok((out, made))
+}
+
+/// A text training set prepared with augmentation: the real training messages plus the
+/// variants, and the real validation messages (none is a variant).
+#[derive(Debug, Clone)]
+pub struct TextAugmented {
+    /// Real training messages, then the variants.
+    pub train: TextDataset,
+    /// Real messages held out for early stopping (`None` when too few to split).
+    pub valid: Option<TextDataset>,
+    /// Variants made per class.
+    pub synthetic_per_class: Vec<usize>,
+}
+
+/// The messages at `idx`, in the order given.
+fn subset(data: &TextDataset, idx: &[usize]) -> TextDataset {
+    TextDataset {
+        texts: idx.iter().map(|&i| data.texts[i].clone()).collect(),
+        labels: idx.iter().map(|&i| data.labels[i]).collect(),
+        n_classes: data.n_classes,
+    }
+}
+
+/// Holds out `valid_fraction` of the real messages (seeded) *before* augmenting, and
+/// augments only the rest ([`augment_rare_texts`], which counts the rare intents on the
+/// rest): a variant in the validation set would let early stopping reward the model for
+/// recognising near-copies of its own training messages. Both parts keep the data set's
+/// order.
+pub fn augment_texts_for_training(
+    data: &TextDataset,
+    valid_fraction: f32,
+    lexicon: &[(String, String)],
+    cfg: &TextAugmentConfig,
+    seed: u64,
+) -> Result<TextAugmented> {
+    data.validate()?;
+    let n = data.texts.len();
+    let split = valid_fraction > 0.0 && n >= MIN_ROWS_TO_SPLIT;
+    let (train, valid) = if split {
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ VALID_STREAM));
+        let n_valid = ((n as f32) * valid_fraction).round() as usize;
+        let (valid, rest) = order.split_at(n_valid.min(n - 1));
+        let (mut valid, mut rest) = (valid.to_vec(), rest.to_vec());
+        valid.sort_unstable();
+        rest.sort_unstable();
+        (subset(data, &rest), Some(subset(data, &valid)))
+    } else {
+        (data.clone(), None)
+    };
+    let (train, synthetic_per_class) = augment_rare_texts(&train, lexicon, cfg, seed)?;
+    Ok(TextAugmented {
+        train,
+        valid,
+        synthetic_per_class,
+    })
 }

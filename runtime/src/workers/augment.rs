@@ -65,6 +65,7 @@ pub fn prepare(
         synthetic_per_class: per_class,
         seed,
         class_weights: policy.class_weights.name().to_string(),
+        lexicon_sha256: None,
     };
     Ok(Prepared {
         train: out.train,
