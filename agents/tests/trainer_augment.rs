@@ -2,48 +2,14 @@
 //! reads it back from the event alone, absent without a trace when off, and refused when
 //! impossible.
 
-use ledgerloop_agents::decider::{fold, Decider};
-use ledgerloop_agents::trainer::{
-    AugmentClassWeights, AugmentMethod, AugmentPolicy, Trainer, TrainerInput, TrainerPolicy,
-    TrainingJob,
-};
-use ledgerloop_events::catalogue::{BaselineTrained, LabelsReceived, RetrainRequested};
-use ledgerloop_events::Event;
-use proptest::prelude::*;
+#[path = "support/trainer_inputs.rs"]
+mod trainer_inputs;
 
-/// The `TrainingStarted` a policy writes for one request with enough labels.
-fn started_job(
-    policy: TrainerPolicy,
-) -> (TrainingJob, ledgerloop_events::catalogue::TrainingStarted) {
-    let t = Trainer::new(policy).expect("valid policy");
-    let labels = Event::LabelsReceived(LabelsReceived {
-        request_id: "r".into(),
-        labels: 5000,
-        cost: 0.0,
-    });
-    let baseline = Event::BaselineTrained(BaselineTrained {
-        arm: "static".into(),
-        model_id: "m0".into(),
-        training_rows: 1000,
-        ..Default::default()
-    });
-    let mut state = fold::<Trainer>(&[baseline, labels]);
-    let request = RetrainRequested {
-        severity: "high".into(),
-        strategy: "full".into(),
-        model_id: "m0".into(),
-        hour: 30,
-        ..Default::default()
-    };
-    Trainer::evolve(&mut state, &Event::RetrainRequested(request.clone()));
-    let events = t
-        .decide_and_evolve(&mut state, &TrainerInput::RetrainRequested(request))
-        .expect("decides");
-    let [Event::TrainingStarted(s)] = events.as_slice() else {
-        panic!("expected one TrainingStarted, got {events:?}");
-    };
-    (TrainingJob::from_started(s).expect("job"), s.clone())
-}
+use ledgerloop_agents::trainer::{
+    AugmentClassWeights, AugmentMethod, AugmentPolicy, Trainer, TrainerPolicy, TrainingJob,
+};
+use proptest::prelude::*;
+use trainer_inputs::started_job;
 
 fn methods() -> impl Strategy<Value = AugmentMethod> {
     prop_oneof![

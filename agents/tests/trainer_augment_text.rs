@@ -2,49 +2,13 @@
 //! `TrainingStarted` rule so the worker reads it back from the event alone, absent
 //! without a trace when off, and refused when impossible or tampered with.
 
-use ledgerloop_agents::decider::{fold, Decider};
-use ledgerloop_agents::trainer::augment_text::RULE_PARAM;
-use ledgerloop_agents::trainer::{
-    TextAugmentPolicy, Trainer, TrainerInput, TrainerPolicy, TrainingJob,
-};
-use ledgerloop_events::catalogue::{
-    BaselineTrained, LabelsReceived, RetrainRequested, TrainingStarted,
-};
-use ledgerloop_events::Event;
-use proptest::prelude::*;
+#[path = "support/trainer_inputs.rs"]
+mod trainer_inputs;
 
-/// Given a baseline and 5,000 labels, when a high-severity request arrives, then the
-/// Trainer starts one job: its `TrainingStarted` and the job spec read back from it.
-fn started_job(policy: TrainerPolicy) -> (TrainingJob, TrainingStarted) {
-    let t = Trainer::new(policy).expect("valid policy");
-    let labels = Event::LabelsReceived(LabelsReceived {
-        request_id: "r".into(),
-        labels: 5000,
-        cost: 0.0,
-    });
-    let baseline = Event::BaselineTrained(BaselineTrained {
-        arm: "static".into(),
-        model_id: "m0".into(),
-        training_rows: 1000,
-        ..Default::default()
-    });
-    let mut state = fold::<Trainer>(&[baseline, labels]);
-    let request = RetrainRequested {
-        severity: "high".into(),
-        strategy: "full".into(),
-        model_id: "m0".into(),
-        hour: 30,
-        ..Default::default()
-    };
-    Trainer::evolve(&mut state, &Event::RetrainRequested(request.clone()));
-    let events = t
-        .decide_and_evolve(&mut state, &TrainerInput::RetrainRequested(request))
-        .expect("decides");
-    let [Event::TrainingStarted(s)] = events.as_slice() else {
-        panic!("expected one TrainingStarted, got {events:?}");
-    };
-    (TrainingJob::from_started(s).expect("job"), s.clone())
-}
+use ledgerloop_agents::trainer::augment_text::RULE_PARAM;
+use ledgerloop_agents::trainer::{TextAugmentPolicy, Trainer, TrainerPolicy, TrainingJob};
+use proptest::prelude::*;
+use trainer_inputs::started_job;
 
 /// A small code-switch lexicon like the intent policy's.
 fn lexicon() -> Vec<(String, String)> {
