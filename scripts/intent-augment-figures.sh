@@ -2,7 +2,7 @@
 # Runs the governed intent loop with and without rare-intent text augmentation
 # (scenarios/agents/intent.toml against intent-augment.toml) and prints, per seed and
 # policy, the first day the new intent's F1 reaches 0.85, its F1 on each of days 20-27
-# and the last-week accuracy (the README's "Text augmentation in the loop" figures).
+# and the last-week accuracy (the README's "Text augmentation in the governed intent loop" figures).
 #
 # Usage: LEDGERLOOP=<binary> [LABELS_PER_DAY=N] scripts/intent-augment-figures.sh [SEED...]
 # (default seed 7). LABELS_PER_DAY (default: the policies' 300) sets both the Perceiver's
