@@ -48,15 +48,27 @@ fn audit_passes(out: &Path) {
     assert!(report.contains("mismatches: 0"), "{report}");
 }
 
-/// Every decision of the agents' streams in log order, as (stream, type, payload
-/// without its evidence and rule), read through `log show --json`.
-fn decisions(out: &Path) -> Vec<(String, String, Value)> {
+/// The events of the run in `out` (of `stream` only, when given) in log order, as
+/// `log show --json` prints them.
+fn shown(out: &Path, stream: Option<&str>) -> Vec<Value> {
     let log = out.join("log");
-    let shown = ledgerloop(&["log", "show", log.to_str().expect("utf-8"), "--json"]);
+    let mut args = vec!["log", "show", log.to_str().expect("utf-8"), "--json"];
+    if let Some(stream) = stream {
+        args.extend(["--stream", stream]);
+    }
+    let shown = ledgerloop(&args);
     assert!(shown.status.success(), "{}", text(&shown));
     String::from_utf8_lossy(&shown.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect()
+}
+
+/// Every decision of the agents' streams in log order, as (stream, type, payload
+/// without its evidence and rule), read through `log show --json`.
+fn decisions(out: &Path) -> Vec<(String, String, Value)> {
+    shown(out, None)
+        .into_iter()
         .filter(|v| v["payload"].get("rule").is_some())
         .map(|v| {
             let mut payload = v["payload"].clone();
@@ -190,6 +202,9 @@ fn no_budget_limits_take_the_same_decisions() {
             ("min_gain_points = ", ""),
             ("min_gain_points_per_cpu_hour = ", ""),
             ("prior_cpu_seconds_per_row = ", ""),
+            ("scope = ", ""),
+            ("prior_distillation_cpu_seconds = ", ""),
+            ("prior_evaluation_cpu_seconds = ", ""),
         ],
     );
     let old = run(dir.path(), "before", &before);
@@ -206,4 +221,78 @@ fn no_budget_limits_take_the_same_decisions() {
     }
     let page = std::fs::read_to_string(old.join("report.html")).expect("report");
     assert!(!page.contains("retrains deferred: budget exhausted"));
+}
+
+/// With the same weekly CPU limit, a budget covering the whole iteration (training,
+/// distillation and evaluation) retrains no more often than one covering training only;
+/// its weighings record both parts of the estimate, `audit` re-derives them from the
+/// distillation and evaluation facts handed to the Trainer, and the report and `explain`
+/// show the distillation + evaluation share.
+#[test]
+fn iteration_scope_retrains_no_more_often_and_shows_the_share() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tight = [
+        ("cpu_seconds_per_week = ", "cpu_seconds_per_week = 3.0"),
+        (
+            "prior_cpu_seconds_per_row = ",
+            "prior_cpu_seconds_per_row = 0.0003",
+        ),
+    ];
+    let training = policy(dir.path(), "training.toml", &tight);
+    let mut edits = tight.to_vec();
+    edits.push(("scope = ", "scope = \"iteration\""));
+    let iteration = policy(dir.path(), "iteration.toml", &edits);
+    let training = run(dir.path(), "training", &training);
+    let iteration = run(dir.path(), "iteration", &iteration);
+    let jobs = |s: &Value| s["costs"]["totals"]["jobs_started"].as_u64().expect("jobs");
+    let (training_s, iteration_s) = (summary(&training), summary(&iteration));
+    assert!(
+        jobs(&iteration_s) <= jobs(&training_s),
+        "iteration {} vs training {}",
+        jobs(&iteration_s),
+        jobs(&training_s)
+    );
+    assert!(jobs(&iteration_s) >= 1, "{}", iteration_s["costs"]);
+    let iterations = iteration_s["costs"]["iterations"]
+        .as_array()
+        .expect("iterations");
+    let weighed = iterations
+        .iter()
+        .find(|it| it["estimated_cpu_seconds_distil_eval"].as_f64().is_some())
+        .expect("an iteration weighed with its distillation and evaluation");
+    let share = weighed["estimated_cpu_seconds_distil_eval"]
+        .as_f64()
+        .expect("share");
+    let total = weighed["estimated_cpu_seconds"].as_f64().expect("total");
+    assert!(share > 0.0 && share < total, "{weighed}");
+    let no_share = training_s["costs"]["iterations"]
+        .as_array()
+        .expect("iterations")
+        .iter()
+        .all(|it| it.get("estimated_cpu_seconds_distil_eval").is_none());
+    assert!(no_share, "training scope records no distil + eval share");
+    audit_passes(&iteration);
+    let folds = trainer_folds(&iteration);
+    assert!(
+        folds >= 1,
+        "the Trainer was handed no distillation or evaluation"
+    );
+    assert_eq!(trainer_folds(&training), 0, "training scope hands none");
+    let page = std::fs::read_to_string(iteration.join("report.html")).expect("report");
+    assert!(page.contains("<th>of which distil + eval</th>"));
+    let model = weighed["model_id"].as_str().expect("a trained model");
+    let log = iteration.join("log");
+    let explained = ledgerloop(&["explain", model, "--log", log.to_str().expect("utf-8")]);
+    let chain = text(&explained);
+    assert!(explained.status.success(), "{chain}");
+    assert!(chain.contains("distillation + evaluation"), "{chain}");
+}
+
+/// Inputs the Trainer only folded (the distillation and evaluation facts a host hands
+/// it for an iteration-scope budget), counted from `log show --json`.
+fn trainer_folds(out: &Path) -> usize {
+    shown(out, Some("trainer"))
+        .iter()
+        .filter(|v| v["event_type"] == "InputRecorded" && v["payload"]["kind"] == "fold")
+        .count()
 }

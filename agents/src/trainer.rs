@@ -32,11 +32,13 @@ use crate::decider::Decider;
 use crate::error::{Error, Result};
 pub use augment::{AugmentClassWeights, AugmentMethod, AugmentPolicy};
 pub use augment_text::TextAugmentPolicy;
-pub use budget::BudgetPolicy;
-use budget::{Spent, Weighing};
+pub use budget::{BudgetPolicy, BudgetScope};
+use budget::{DistilEvalSpent, Spent, Weighing};
 pub use job::{job_seed, DatasetComposition, RowRange, TrainingJob};
 pub use policy::{FederatedPolicy, Severity, Strategy, TrainerPolicy};
-pub use state::{PendingRequest, RunningJob, TrainerState};
+pub use state::{
+    PendingRequest, RunningJob, TrainerState, EVALUATION_REPORT_KIND, EVALUATOR_AGENT,
+};
 
 /// Component name used in errors.
 const COMPONENT: &str = "trainer";
@@ -218,6 +220,11 @@ impl Trainer {
         let spent = Spent {
             by_day: &state.cpu_by_day,
             per_row: state.cpu_seconds_per_row,
+            distil_eval: DistilEvalSpent {
+                by_day: &state.distil_eval_cpu_by_day,
+                last_distillation_cpu_seconds: state.last_distillation_cpu_seconds,
+                last_evaluation_cpu_seconds: state.last_evaluation_cpu_seconds,
+            },
         };
         let (outcome, weighed, evidence) = budget.weigh(pending.gain_points, rows, hour, spent);
         let both = Some((weighed, evidence));

@@ -175,6 +175,13 @@ pub fn render_cost(it: &IterationCost) -> String {
         out.push_str(&format!(
             "\n    weighed before the start: expected gain {g:.2} points for {c:.3} cpu seconds"
         ));
+        if let Some(d) = it.estimated_cpu_seconds_distil_eval {
+            out.push_str(&format!(
+                " (training {:.3}, distillation + evaluation {d:.3}: the budget covers the \
+                 whole iteration)",
+                c - d
+            ));
+        }
     }
     out
 }

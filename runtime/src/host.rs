@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ledgerloop_agents::releaser::route;
-use ledgerloop_events::catalogue::{BaselineTrained, PoliciesLoaded, WarmStart};
+use ledgerloop_events::catalogue::{BaselineTrained, InputRecorded, PoliciesLoaded, WarmStart};
 use ledgerloop_events::{Event, SharedLog};
 use ledgerloop_sim::data::{Inputs, Observed};
 use ledgerloop_sim::learner::Classifier;
@@ -108,6 +108,10 @@ pub struct GovernedPolicy {
     handled: BTreeMap<Role, BTreeSet<InputKey>>,
     /// `TrainingStarted` / `DistillationStarted` ids whose worker ran (or hangs).
     started_jobs: BTreeSet<Uuid>,
+    /// The input record (with its id) the latest agent call appended; `None` when the
+    /// call was answered from the log. Read after an evaluation, whose recorded report
+    /// is the Trainer's evidence of its cost (iteration-scope budget).
+    last_record: Option<(Uuid, InputRecorded)>,
     /// The fault plan of a simulation with faults; `None` in a normal run.
     faults: Option<faults::FaultRuntime>,
     call_observer: Option<CallObserver>,
@@ -161,6 +165,7 @@ impl GovernedPolicy {
             notes: Vec::new(),
             handled: BTreeMap::new(),
             started_jobs: BTreeSet::new(),
+            last_record: None,
             faults: None,
             call_observer: None,
             remote: None,

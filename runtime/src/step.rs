@@ -125,7 +125,8 @@ impl Input {
             Input::Fold(_) => "fold",
             Input::Rows { .. } => "rows",
             Input::Tick => "tick",
-            Input::Report(_) => "evaluation_report",
+            // The Trainer reads an evaluation's cost from this record (iteration scope).
+            Input::Report(_) => ledgerloop_agents::trainer::EVALUATION_REPORT_KIND,
             Input::Verdict { .. } => "verdict",
             Input::Analyse(_) => "analyse",
             Input::Rollback { .. } => "rollback",

@@ -133,3 +133,69 @@ fn mesh_run_survives_a_killed_server_and_matches_the_sim_host() -> Result<()> {
     );
     Ok(())
 }
+
+/// With a compute budget covering the whole iteration, the mesh (agents as actors over
+/// NATS) hands the Trainer the same distillation and evaluation facts as the sim host:
+/// its log equals the sim host's event for event, and the audit re-derives it.
+#[test]
+fn iteration_budget_mesh_matches_the_sim_host() -> Result<()> {
+    use ledgerloop_agents::trainer::{BudgetPolicy, BudgetScope};
+    let dir = tempfile::tempdir()?;
+    let overrides = small_overrides();
+    let config = || -> Result<_> {
+        let mut config = small_config()?;
+        config.trainer.budget = Some(BudgetPolicy {
+            cpu_seconds_per_week: 1.0,
+            scope: BudgetScope::Iteration,
+            ..BudgetPolicy::default()
+        });
+        Ok(config)
+    };
+    run_governed(&dir.path().join("sim"), &overrides, config()?)?;
+    let server = NatsServer::start()?;
+    let options = MeshOptions::new(server.url());
+    let scenario = Scenario::load(&scenario_path(), &overrides)?;
+    let name = scenario.scenario.name.clone();
+    let mesh_out = dir.path().join("mesh");
+    ledgerloop_runtime::mesh::run::run(
+        &scenario,
+        &overrides,
+        config()?,
+        "tests",
+        &mesh_out,
+        &options,
+    )?;
+    let probe = tokio::runtime::Runtime::new()?;
+    let export = dir.path().join("export");
+    probe.block_on(export_run(&options, &name, &export))?;
+    let sim_events = events(&dir.path().join("sim/log"))?;
+    let mesh_events = events(&export.join("log"))?;
+    ensure!(
+        sim_events.len() == mesh_events.len(),
+        "{} vs {} events",
+        sim_events.len(),
+        mesh_events.len()
+    );
+    for (a, b) in sim_events.iter().zip(&mesh_events) {
+        ensure!(
+            a.id == b.id && a.hash == b.hash,
+            "event {} ({}) differs from the sim host's {}",
+            b.id,
+            b.event_type,
+            a.id
+        );
+    }
+    let folds = sim_events
+        .iter()
+        .filter(|e| e.stream.as_str() == "trainer")
+        .filter(|e| matches!(e.decode(), Ok(ledgerloop_events::Event::InputRecorded(i)) if i.kind == "fold"))
+        .count();
+    ensure!(
+        folds >= 1,
+        "the Trainer was handed no distillation or evaluation"
+    );
+    let audit =
+        ledgerloop_runtime::audit::audit(&export.join("log"), &export.join("inputs"), false)?;
+    ensure!(audit.passed(), "audit failed: {:?}", audit.mismatches);
+    Ok(())
+}

@@ -10,6 +10,12 @@
 //! budget waits as `budget_exhausted` until the budget refills. A job larger than a whole
 //! window's budget runs once nothing else was spent in the window, so a budget smaller
 //! than one job slows the loop down instead of stopping it.
+//!
+//! The budget's `scope` says what it covers. `training` (the default) counts training
+//! jobs only, as before scopes existed. `iteration` counts every worker of a loop
+//! iteration: the Trainer's state also charges each distillation and evaluation to the
+//! day it ran, and a job's estimate adds the distillation and evaluation it will cause
+//! (see [`iteration`]), so the weighed cost is the whole iteration's.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +24,10 @@ use ledgerloop_events::Evidence;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{invalid, Result};
+
+pub mod iteration;
+
+pub use iteration::{BudgetScope, DistilEvalSpent};
 
 /// Component name used in policy errors.
 const POLICY: &str = "trainer budget policy";
@@ -47,6 +57,15 @@ pub mod keys {
     pub const SPENT_DAY: &str = "budget.cpu_spent_day";
     /// CPU seconds spent on training in the rolling week.
     pub const SPENT_WEEK: &str = "budget.cpu_spent_week";
+    /// Iteration scope: the training part of the estimated CPU seconds.
+    pub const COST_TRAINING: &str = "cost.training_estimated_cpu_seconds";
+    /// Iteration scope: the distillation and evaluation part of the estimate.
+    pub const COST_DISTIL_EVAL: &str = "cost.distil_eval_estimated_cpu_seconds";
+    /// Iteration scope: CPU seconds of distillation and evaluation in the current day
+    /// (included in [`SPENT_DAY`], which then counts every worker).
+    pub const SPENT_DAY_DISTIL_EVAL: &str = "budget.distil_eval_cpu_spent_day";
+    /// Iteration scope: the same over the rolling week (included in [`SPENT_WEEK`]).
+    pub const SPENT_WEEK_DISTIL_EVAL: &str = "budget.distil_eval_cpu_spent_week";
 }
 
 /// The Trainer's budget, the `[trainer.budget]` table of a policy file. Absent (the
@@ -68,6 +87,19 @@ pub struct BudgetPolicy {
     /// CPU seconds per training row assumed until a job reports its cost, > 0
     /// (default 0.001).
     pub prior_cpu_seconds_per_row: f64,
+    /// What the budget covers: `training` jobs only (the default) or the whole
+    /// `iteration` (training, distillation and evaluation). Left out of the recorded
+    /// policy when it is the default, so logs written before scopes hash unchanged.
+    #[serde(skip_serializing_if = "BudgetScope::is_training")]
+    pub scope: BudgetScope,
+    /// Iteration scope: CPU seconds of distilling a student assumed until one reports
+    /// its cost, >= 0 (default 1.0; left out of the recorded policy when default).
+    #[serde(skip_serializing_if = "iteration::is_default_prior_distillation")]
+    pub prior_distillation_cpu_seconds: f64,
+    /// Iteration scope: CPU seconds of evaluating a candidate assumed until one reports
+    /// its cost, >= 0 (default 0.2; left out of the recorded policy when default).
+    #[serde(skip_serializing_if = "iteration::is_default_prior_evaluation")]
+    pub prior_evaluation_cpu_seconds: f64,
 }
 
 impl Default for BudgetPolicy {
@@ -78,6 +110,9 @@ impl Default for BudgetPolicy {
             min_gain_points: 0.0,
             min_gain_points_per_cpu_hour: 0.0,
             prior_cpu_seconds_per_row: 0.001,
+            scope: BudgetScope::Training,
+            prior_distillation_cpu_seconds: iteration::DEFAULT_PRIOR_DISTILLATION_CPU_SECONDS,
+            prior_evaluation_cpu_seconds: iteration::DEFAULT_PRIOR_EVALUATION_CPU_SECONDS,
         }
     }
 }
@@ -99,10 +134,12 @@ pub enum Weighing {
 /// What the Trainer's state knows of compute spent, for the budget.
 #[derive(Debug, Clone, Copy)]
 pub struct Spent<'a> {
-    /// CPU seconds charged per day.
+    /// CPU seconds of training charged per day.
     pub by_day: &'a BTreeMap<u64, f64>,
     /// CPU seconds per row last observed.
     pub per_row: Option<f64>,
+    /// Distillation and evaluation spent and last observed (read in iteration scope).
+    pub distil_eval: DistilEvalSpent<'a>,
 }
 
 impl BudgetPolicy {
@@ -115,6 +152,14 @@ impl BudgetPolicy {
             (
                 "min_gain_points_per_cpu_hour",
                 self.min_gain_points_per_cpu_hour,
+            ),
+            (
+                "prior_distillation_cpu_seconds",
+                self.prior_distillation_cpu_seconds,
+            ),
+            (
+                "prior_evaluation_cpu_seconds",
+                self.prior_evaluation_cpu_seconds,
             ),
         ] {
             if !(v.is_finite() && v >= 0.0) {
@@ -133,15 +178,28 @@ impl BudgetPolicy {
         Ok(())
     }
 
-    /// The budget as rule parameters.
+    /// The budget as rule parameters (the scope and its priors only in iteration
+    /// scope, so that rules recorded before scopes existed re-derive unchanged).
     pub fn params(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut params = serde_json::json!({
             "cpu_seconds_per_day": self.cpu_seconds_per_day,
             "cpu_seconds_per_week": self.cpu_seconds_per_week,
             "min_gain_points": self.min_gain_points,
             "min_gain_points_per_cpu_hour": self.min_gain_points_per_cpu_hour,
             "prior_cpu_seconds_per_row": self.prior_cpu_seconds_per_row,
-        })
+        });
+        if let (BudgetScope::Iteration, Some(map)) = (self.scope, params.as_object_mut()) {
+            map.insert("scope".into(), self.scope.name().into());
+            map.insert(
+                "prior_distillation_cpu_seconds".into(),
+                self.prior_distillation_cpu_seconds.into(),
+            );
+            map.insert(
+                "prior_evaluation_cpu_seconds".into(),
+                self.prior_evaluation_cpu_seconds.into(),
+            );
+        }
+        params
     }
 
     /// Weighs a job of `rows` rows at `hour` for a request with `gain` (None when the
@@ -159,10 +217,21 @@ impl BudgetPolicy {
             .per_row
             .filter(|v| v.is_finite() && *v > 0.0)
             .unwrap_or(self.prior_cpu_seconds_per_row);
-        let cost = rows as f64 * per_row;
+        let training = rows as f64 * per_row;
         let day = hour / HOURS_PER_DAY;
-        let spent_day = spent.by_day.get(&day).copied().unwrap_or(0.0);
-        let spent_week = week_spent(spent.by_day, day);
+        let training_day = spent.by_day.get(&day).copied().unwrap_or(0.0);
+        let training_week = week_spent(spent.by_day, day);
+        let part = self.iteration_part(spent.distil_eval, day);
+        // Training scope must not even add zeros: an empty week sums to -0.0, and the
+        // evidence it wrote before scopes existed must stay byte for byte.
+        let (cost, spent_day, spent_week) = match &part {
+            None => (training, training_day, training_week),
+            Some(p) => (
+                training + p.estimated_cpu_seconds,
+                training_day + p.spent_day,
+                training_week + p.spent_week,
+            ),
+        };
         let left = |limit: f64, used: f64| (limit > 0.0).then(|| (limit - used).max(0.0));
         let left_day = left(self.cpu_seconds_per_day, spent_day);
         let left_week = left(self.cpu_seconds_per_week, spent_week);
@@ -186,6 +255,10 @@ impl BudgetPolicy {
             .with(keys::COST_PER_ROW, per_row)
             .with(keys::SPENT_DAY, spent_day)
             .with(keys::SPENT_WEEK, spent_week);
+        let evidence = match &part {
+            Some(p) => p.write(training, evidence),
+            None => evidence,
+        };
         let worth = gain.is_none()
             || (g >= self.min_gain_points && per_hour >= self.min_gain_points_per_cpu_hour);
         // A job larger than a whole window's budget could never fit and would starve the
@@ -236,6 +309,7 @@ mod tests {
             min_gain_points: 2.0,
             min_gain_points_per_cpu_hour: 0.0,
             prior_cpu_seconds_per_row: 0.01,
+            ..BudgetPolicy::default()
         }
     }
 
@@ -246,6 +320,7 @@ mod tests {
         let spent = Spent {
             by_day: &by_day,
             per_row: None,
+            distil_eval: DistilEvalSpent::default(),
         };
         let (w, cb, _) = tight().weigh(Some(5.0), 500, 30, spent);
         assert_eq!(w, Weighing::Go);
@@ -260,6 +335,7 @@ mod tests {
         let spent = Spent {
             by_day: &by_day,
             per_row: None,
+            distil_eval: DistilEvalSpent::default(),
         };
         let (w, _, _) = tight().weigh(Some(1.0), 10, 30, spent);
         assert_eq!(w, Weighing::NotWorthIt);
@@ -278,6 +354,7 @@ mod tests {
         let spent = Spent {
             by_day: &by_day,
             per_row: Some(0.01),
+            distil_eval: DistilEvalSpent::default(),
         };
         let (w, cb, _) = tight().weigh(Some(5.0), 500, 3 * 24 + 5, spent);
         assert_eq!(
@@ -292,6 +369,7 @@ mod tests {
         let spent = Spent {
             by_day: &empty,
             per_row: Some(0.01),
+            distil_eval: DistilEvalSpent::default(),
         };
         let (w, _, _) = tight().weigh(Some(5.0), 5000, 30, spent);
         assert_eq!(w, Weighing::Go);

@@ -329,6 +329,14 @@ impl TrainerPolicy {
         self.backoff_hours.saturating_mul(1u64 << doublings)
     }
 
+    /// True when the compute budget covers the whole loop iteration: a host then hands
+    /// the Trainer every distillation and evaluation to fold (see `budget::iteration`).
+    pub fn budgets_iteration(&self) -> bool {
+        self.budget
+            .as_ref()
+            .is_some_and(|b| b.scope == super::budget::BudgetScope::Iteration)
+    }
+
     /// The rule recorded with every decision: the policy name and all its parameters.
     pub fn rule(&self) -> Rule {
         let federated = match &self.federated {

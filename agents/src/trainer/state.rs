@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use ledgerloop_events::catalogue::{
-    RetrainDeferred, RetrainRequested, TrainingFailed, TrainingStarted,
+    Cost, DistillationStarted, InputRecorded, RetrainDeferred, RetrainRequested, StudentDistilled,
+    TrainingFailed, TrainingStarted,
 };
 use ledgerloop_events::Event;
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,13 @@ use super::{REASON_BACKOFF, REASON_GAVE_UP, REASON_NOT_WORTH_IT};
 /// Baseline arms remembered; a scenario has two or three, so this only bounds the state
 /// against a malformed log.
 const MAX_ARMS: usize = 16;
+/// Distillations remembered until their student arrives; a loop runs one at a time, so
+/// this only bounds the state when students never arrive (failed distillations).
+const MAX_OPEN_DISTILLATIONS: usize = 8;
+/// The agent whose recorded reports carry an evaluation's cost.
+pub const EVALUATOR_AGENT: &str = "evaluator";
+/// The kind of input under which a host records an evaluation report.
+pub const EVALUATION_REPORT_KIND: &str = "evaluation_report";
 
 /// A retrain request waiting for a job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,6 +108,21 @@ pub struct TrainerState {
     /// CPU seconds per row the latest finished job reported.
     #[serde(default)]
     pub cpu_seconds_per_row: Option<f64>,
+    /// CPU seconds of distillation and evaluation charged per day (hour / 24) over the
+    /// last week, each to the day it ran. Filled only when a host hands the Trainer
+    /// those facts, which it does for a budget in iteration scope.
+    #[serde(default)]
+    pub distil_eval_cpu_by_day: BTreeMap<u64, f64>,
+    /// CPU seconds the latest distillation reported.
+    #[serde(default)]
+    pub last_distillation_cpu_seconds: Option<f64>,
+    /// CPU seconds the latest evaluation reported.
+    #[serde(default)]
+    pub last_evaluation_cpu_seconds: Option<f64>,
+    /// Distillations started and not yet reported, by job id: the hour each started,
+    /// which is the day its student's cost is charged to.
+    #[serde(default)]
+    pub open_distillations: BTreeMap<String, u64>,
 }
 
 impl TrainerState {
@@ -119,9 +142,68 @@ impl TrainerState {
                 let cpu = m.spent.as_ref().map(|c| c.cpu_seconds);
                 self.on_trained(&m.job_id, &m.model_id, cpu)
             }
-            Event::TrainingFailed(f) => self.on_failed(f),
+            Event::TrainingFailed(f) => {
+                self.open_distillations.remove(&f.job_id);
+                self.on_failed(f)
+            }
             Event::RetrainDeferred(d) => self.on_deferred(d),
+            Event::DistillationStarted(d) => self.on_distillation_started(d),
+            Event::StudentDistilled(s) => self.on_student(s),
+            Event::InputRecorded(i) => self.on_recorded_input(i),
             _ => {}
+        }
+    }
+
+    fn on_distillation_started(&mut self, d: &DistillationStarted) {
+        self.open_distillations.insert(d.job_id.clone(), d.hour);
+        while self.open_distillations.len() > MAX_OPEN_DISTILLATIONS {
+            // The oldest start is the one least likely to ever report.
+            let oldest = self
+                .open_distillations
+                .iter()
+                .min_by_key(|(id, hour)| (**hour, (*id).clone()))
+                .map(|(id, _)| id.clone());
+            match oldest {
+                Some(id) => self.open_distillations.remove(&id),
+                None => break,
+            };
+        }
+    }
+
+    /// A student's cost is charged to the day its distillation started (the worker
+    /// runs within that hour); a student whose start the Trainer never saw is ignored.
+    fn on_student(&mut self, s: &StudentDistilled) {
+        let Some(hour) = self.open_distillations.remove(&s.job_id) else {
+            return;
+        };
+        if let Some(cpu) = s
+            .spent
+            .as_ref()
+            .map(|c| c.cpu_seconds)
+            .filter(|c| c.is_finite())
+        {
+            self.last_distillation_cpu_seconds = Some(cpu);
+            budget::charge(&mut self.distil_eval_cpu_by_day, hour / HOURS_PER_DAY, cpu);
+        }
+    }
+
+    /// An evaluation report the host recorded for the Evaluator: its cost is charged to
+    /// the day of the evaluation. Other recorded inputs are ignored.
+    fn on_recorded_input(&mut self, i: &InputRecorded) {
+        if i.agent != EVALUATOR_AGENT || i.kind != EVALUATION_REPORT_KIND {
+            return;
+        }
+        let spent = i
+            .body
+            .get("spent")
+            .and_then(|v| serde_json::from_value::<Cost>(v.clone()).ok());
+        if let Some(cpu) = spent.map(|c| c.cpu_seconds).filter(|c| c.is_finite()) {
+            self.last_evaluation_cpu_seconds = Some(cpu);
+            budget::charge(
+                &mut self.distil_eval_cpu_by_day,
+                i.hour / HOURS_PER_DAY,
+                cpu,
+            );
         }
     }
 
@@ -189,7 +271,12 @@ impl TrainerState {
             deferred: None,
             gain_points: None,
         });
-        let estimate = s.weighed.as_ref().map_or(0.0, |w| w.estimated_cpu_seconds);
+        // In iteration scope the weighed estimate includes the distillation and
+        // evaluation to come, which are charged when they run: only training is charged
+        // (and later corrected) here.
+        let estimate = e
+            .get(budget::keys::COST_TRAINING)
+            .unwrap_or_else(|| s.weighed.as_ref().map_or(0.0, |w| w.estimated_cpu_seconds));
         let job = RunningJob {
             request,
             started_hour: hour,

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use ledgerloop_agents::trainer::budget::keys as budget_keys;
 use ledgerloop_events::catalogue::{Cost, InputRecorded, TrainingStarted};
 use ledgerloop_events::{Event, FileLog};
 use ledgerloop_sim::summary::{CostSummary, PerAccuracyPoint, Summary};
@@ -205,6 +206,7 @@ impl Ledger {
             outcome: "started".into(),
             estimated_gain_points: s.weighed.as_ref().map(|w| w.estimated_gain_points),
             estimated_cpu_seconds: s.weighed.as_ref().map(|w| w.estimated_cpu_seconds),
+            estimated_cpu_seconds_distil_eval: e.get(budget_keys::COST_DISTIL_EVAL),
             labels: count("labels.to").saturating_sub(count("labels.from")),
             ..IterationCost::default()
         };

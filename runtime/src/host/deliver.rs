@@ -54,9 +54,26 @@ impl GovernedPolicy {
         source: Option<Uuid>,
         cause: Option<Uuid>,
     ) -> Result<Vec<(Uuid, Event)>> {
+        self.last_record = None;
         let decisions = self.call(role, hour, input, source, cause)?;
+        if let (Role::Evaluator, Some((id, record))) = (role, self.last_record.take()) {
+            // The recorded report carries the evaluation's cost.
+            self.charge_trainer(hour, id, Event::InputRecorded(record))?;
+        }
         self.react(hour, &decisions)?;
         Ok(decisions)
+    }
+
+    /// With a budget in iteration scope, hands the Trainer a fact that carries (or
+    /// dates) the cost of a distillation or an evaluation, to fold into its spending:
+    /// a `DistillationStarted`, a `StudentDistilled` or the Evaluator's recorded report.
+    /// In training scope the Trainer is not told, so its stream is what it was before
+    /// scopes existed.
+    fn charge_trainer(&mut self, hour: u64, source: Uuid, event: Event) -> Result<()> {
+        if self.agents.trainer.policy().budgets_iteration() {
+            self.give(Role::Trainer, hour, Input::Fold(event), Some(source), None)?;
+        }
+        Ok(())
     }
 
     /// Hands `input` to `role` and records the call, without reacting. An input the
@@ -93,9 +110,11 @@ impl GovernedPolicy {
         let before =
             matches!(crash, Some(CrashPoint::TornAppend { .. })).then(|| self.states.clone());
         let decisions = apply(&self.agents, &mut self.states, role, hour, &input)?;
-        let (_, ids) =
+        let recorded = record.clone();
+        let (record_id, ids) =
             self.journal
                 .append_call(role, hour, record, cause.or(source), &decisions)?;
+        self.last_record = Some((record_id, recorded));
         self.handled.entry(role).or_default().insert(key);
         match (crash, before) {
             (Some(CrashPoint::AfterAppend), _) => {
@@ -165,7 +184,11 @@ impl GovernedPolicy {
                 }
                 Event::DriftDetected(d) => self.note("drift_detected", &d.drift_kind, &d.model_id),
                 Event::TrainingStarted(s) => self.run_training(hour, id, s)?,
-                Event::DistillationStarted(s) => self.run_distillation(hour, id, s)?,
+                Event::DistillationStarted(s) => {
+                    // Dates the student's cost for an iteration-scope budget.
+                    self.charge_trainer(hour, id, event.clone())?;
+                    self.run_distillation(hour, id, s)?
+                }
                 Event::VerdictIssued(v) => {
                     self.note("verdict", &v.verdict, &v.candidate_model_id);
                     let online = self.online(hour);
@@ -363,7 +386,16 @@ impl GovernedPolicy {
         let id = self
             .journal
             .fact(WORKER_STREAM, "worker", hour, &fact, Some(started_id))?;
-        self.give(Role::Distiller, hour, Input::Event(fact), Some(id), None)?;
+        self.give(
+            Role::Distiller,
+            hour,
+            Input::Event(fact.clone()),
+            Some(id),
+            None,
+        )?;
+        if matches!(fact, Event::StudentDistilled(_)) {
+            self.charge_trainer(hour, id, fact)?;
+        }
         Ok(())
     }
 

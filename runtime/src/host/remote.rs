@@ -141,6 +141,7 @@ impl GovernedPolicy {
         let ids: Vec<Uuid> = decisions.iter().map(|(id, _)| *id).collect();
         self.journal.acknowledge_call(&header, &ids);
         self.handled.entry(role).or_default().insert(key);
+        self.last_record = Some((header.record_id, call.record));
         Ok(decisions)
     }
 }

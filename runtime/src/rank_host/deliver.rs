@@ -32,12 +32,19 @@ impl RankGovernedPolicy {
     ) -> Result<Vec<(Uuid, Event)>> {
         let record = self.journal.record(role, hour, &input, source)?;
         let decisions = apply(&self.agents, &mut self.states, role, hour, &input)?;
-        let (_, ids) =
+        let recorded = record.clone();
+        let (record_id, ids) =
             self.journal
                 .append_call(role, hour, record, cause.or(source), &decisions)?;
         let decisions: Vec<(Uuid, Event)> = ids.into_iter().zip(decisions).collect();
         if let Some((last, _)) = decisions.last() {
             self.last_decision.insert(role, *last);
+        }
+        if role == Role::Evaluator && self.agents.trainer.policy().budgets_iteration() {
+            // An iteration-scope budget counts the evaluation: its recorded report
+            // carries the cost (the ranking loop distils nothing).
+            let fold = Input::Fold(Event::InputRecorded(recorded));
+            self.give(Role::Trainer, hour, fold, Some(record_id), None)?;
         }
         self.react(hour, &decisions)?;
         Ok(decisions)

@@ -127,7 +127,8 @@ fn number3(v: f64) -> String {
 fn iterations_table(costs: &CostSummary) -> String {
     let mut s = String::from(
         "<table id=\"cost-iterations\">\n<thead><tr><th>job</th><th>hour</th><th>outcome</th>\
-         <th>expected gain (points)</th><th>expected cpu s</th><th>cpu s</th>\
+         <th>expected gain (points)</th><th>expected cpu s</th>\
+         <th>of which distil + eval</th><th>cpu s</th>\
          <th>labels</th><th>artifact bytes</th><th>canary device-hours</th></tr></thead>\n<tbody>\n",
     );
     for it in &costs.iterations {
@@ -135,12 +136,13 @@ fn iterations_table(costs: &CostSummary) -> String {
         let _ = writeln!(
             s,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td></tr>",
+             <td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&it.job_id),
             it.started_hour,
             escape(&it.outcome),
             opt(it.estimated_gain_points),
             opt(it.estimated_cpu_seconds),
+            opt(it.estimated_cpu_seconds_distil_eval),
             number3(it.cpu_seconds),
             it.labels,
             it.artifact_bytes,

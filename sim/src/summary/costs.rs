@@ -74,6 +74,10 @@ pub struct IterationCost {
     /// The CPU seconds it expected, when it weighed the request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_cpu_seconds: Option<f64>,
+    /// Of those, the distillation and evaluation it expected to cause, when its budget
+    /// covered the whole iteration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_cpu_seconds_distil_eval: Option<f64>,
     /// Modelled CPU seconds of its training, distillation and evaluation.
     pub cpu_seconds: f64,
     /// Of which training.
