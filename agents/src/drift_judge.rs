@@ -36,9 +36,9 @@ pub mod policy;
 pub mod signal;
 pub mod state;
 
-pub use policy::{DetectorConfig, DriftJudgePolicy, Severity, SmallShiftStrategy};
+pub use policy::{AlarmScope, DetectorConfig, DriftJudgePolicy, Severity, SmallShiftStrategy};
 pub use signal::Signal;
-pub use state::DriftJudgeState;
+pub use state::{DriftJudgeState, Episode};
 
 /// `DriftNoticed.reason` recording that the judge began watching a champion.
 pub const REASON_WATCH_STARTED: &str = "watch_started";
@@ -113,6 +113,27 @@ fn recorded_policy(rule: &Rule) -> Option<DriftJudgePolicy> {
     policy.validate().ok().map(|()| policy)
 }
 
+/// Episode scope: an alarm opens an episode, or restarts the open one with its new
+/// signal added (the shifts overlap, and neither should alarm again while both go on).
+fn open_episode(state: &mut DriftJudgeState, kind: &str, feature: Option<&str>) {
+    let scope = state.policy.as_ref().map(|p| p.alarm_scope);
+    if scope != Some(AlarmScope::Episode) {
+        return;
+    }
+    let mut episode = state.episode.take().unwrap_or_default();
+    episode.opened_hour = state.last_hour;
+    episode.quiet_rounds = 0;
+    episode.add(signal::signal_key(kind, feature));
+    state.episode = Some(episode);
+}
+
+/// Adds a crossing signal to the open episode, if there is one.
+fn join_episode(state: &mut DriftJudgeState, kind: &str, feature: Option<&str>) {
+    if let Some(episode) = state.episode.as_mut() {
+        episode.add(signal::signal_key(kind, feature));
+    }
+}
+
 fn disarm(state: &mut DriftJudgeState, kind: &str, feature: Option<&str>) {
     if state.disarmed.len() < MAX_DISARMED {
         state.disarmed.insert(signal::signal_key(kind, feature));
@@ -163,10 +184,25 @@ impl Decider for DriftJudge {
             // cool-down (or too small to act on) stays armed: if the shift persists past
             // the cool-down, it raises its own alarm instead of being swallowed by one it
             // had nothing to do with.
+            // An episode's continuation is the alarm it stands in for, minus the count:
+            // it disarms its signal exactly as the alarm would have, so the judge asks
+            // for the same retrains in either alarm scope.
+            Event::DriftNoticed(n) if n.reason == REASON_EPISODE_CONTINUES => {
+                disarm(state, &n.drift_kind, n.feature.as_deref());
+                join_episode(state, &n.drift_kind, n.feature.as_deref());
+            }
+            // A crossing held back by the cool-down or the hysteresis while an episode is
+            // open is the episode's shift spreading to another signal.
+            Event::DriftNoticed(n)
+                if n.reason == REASON_COOLDOWN || n.reason == REASON_HYSTERESIS =>
+            {
+                join_episode(state, &n.drift_kind, n.feature.as_deref());
+            }
             Event::DriftNoticed(_) => {}
             Event::DriftDetected(d) => {
                 disarm(state, &d.drift_kind, d.feature.as_deref());
                 state.alarms += 1;
+                open_episode(state, &d.drift_kind, d.feature.as_deref());
             }
             Event::RetrainRequested(r) => state.last_alarm_hour = Some(r.hour),
             // A rejected candidate leaves the drift its alarm reported unanswered while the
@@ -197,6 +233,9 @@ pub const REASON_COOLDOWN: &str = "cooldown";
 pub const REASON_HYSTERESIS: &str = "hysteresis";
 /// Notice reason: the crossing is too small (or in the good direction) to act on.
 pub const REASON_BELOW_ACTION: &str = "below_action_threshold";
+/// Notice reason (alarm scope `episode`): the crossing belongs to the open episode's
+/// shift; a retrain is requested beside it, as an alarm would have, without a new alarm.
+pub const REASON_EPISODE_CONTINUES: &str = "episode_continues";
 
 /// The decisions for the signals of one input, judged against `state` (the state after
 /// the input was observed). Fired signals are taken strongest first, so when several
@@ -228,11 +267,20 @@ pub fn judge(
         } else {
             None
         };
-        match reason {
-            Some(reason) => events.push(noticed(policy, s, reason, &model_id, hour, since_alarm)),
-            None => {
+        let episode = match &state.episode {
+            Some(e) if policy.alarm_scope == AlarmScope::Episode && e.covers(s) => Some(e),
+            _ => None,
+        };
+        match (reason, episode) {
+            (Some(reason), _) => {
+                events.push(noticed(policy, s, reason, &model_id, hour, since_alarm))
+            }
+            (None, episode) => {
                 raised = true;
-                events.push(detected(s, &model_id));
+                events.push(match episode {
+                    Some(e) => continues(policy, s, e, &model_id, hour, since_alarm),
+                    None => detected(s, &model_id),
+                });
                 let mut request = retrain(policy, s, &model_id, hour);
                 if policy.estimate_gain {
                     add_gain(&mut request, state, signals);
@@ -274,6 +322,36 @@ fn noticed(
         evidence,
         rule: suppression_rule(policy, s),
     })
+}
+
+/// The notice that stands in for an alarm inside an open episode: the signal's evidence,
+/// the episode's start and size, and the scope in the rule.
+fn continues(
+    policy: &DriftJudgePolicy,
+    s: &Signal,
+    episode: &Episode,
+    model_id: &str,
+    hour: u64,
+    since_alarm: Option<u64>,
+) -> Event {
+    let mut event = noticed(
+        policy,
+        s,
+        REASON_EPISODE_CONTINUES,
+        model_id,
+        hour,
+        since_alarm,
+    );
+    if let Event::DriftNoticed(n) = &mut event {
+        n.evidence = std::mem::take(&mut n.evidence)
+            .with("episode.opened_hour", episode.opened_hour as f64)
+            .with("episode.signals", episode.keys.len() as f64)
+            .with("episode.quiet_rounds", f64::from(episode.quiet_rounds));
+        n.rule = std::mem::take(&mut n.rule)
+            .with("alarm_scope", "episode")
+            .with("episode_quiet_rounds", policy.episode_quiet_rounds);
+    }
+    event
 }
 
 fn detected(s: &Signal, model_id: &str) -> Event {

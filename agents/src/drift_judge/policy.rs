@@ -17,6 +17,10 @@ pub const MAX_CURRENT_WINDOW: usize = 5000;
 /// Largest ring of recent outcomes used for the current error rate.
 pub const MAX_RECENT_OUTCOMES: usize = 10_000;
 const COMPONENT: &str = "DriftJudgePolicy";
+/// Quiet data rounds that close an alarm episode unless the policy says otherwise.
+pub const DEFAULT_EPISODE_QUIET_ROUNDS: u32 = 3;
+/// Most quiet rounds an episode may wait for (a year of daily rounds).
+pub const MAX_EPISODE_QUIET_ROUNDS: u32 = 366;
 
 /// The concept-drift detector and its River parameters (all of them must be given).
 ///
@@ -80,6 +84,32 @@ pub enum SmallShiftStrategy {
     HeadOnly,
     /// Train low-rank adapters.
     Lora,
+}
+
+/// What one alarm stands for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmScope {
+    /// Every signal (a feature's test, the error stream, the confidence) alarms on its
+    /// own: a shift that reaches five features one after the other raises five alarms,
+    /// one per cool-down. The behaviour before episodes existed.
+    #[default]
+    Signal,
+    /// An alarm opens an episode: the shift it reported, with every signal that crosses
+    /// while the episode lasts (in its round, during the cool-down, and after). A later
+    /// crossing of an episode signal, or of the error stream or the confidence, is the
+    /// same shift going on: it still asks for a retrain once the cool-down is over, but as
+    /// a `DriftNoticed` with reason `episode_continues`, not a new alarm. Only a feature
+    /// outside the episode raises a new alarm. The episode closes after
+    /// `episode_quiet_rounds` data rounds in a row without a crossing of its signals.
+    Episode,
+}
+
+impl AlarmScope {
+    /// Whether this is the default (`signal`), which is left out of the recorded policy.
+    pub fn is_signal(&self) -> bool {
+        matches!(self, AlarmScope::Signal)
+    }
 }
 
 /// How bad a shift is; decides the suggested retraining strategy.
@@ -174,6 +204,19 @@ pub struct DriftJudgePolicy {
     /// and then left out of the recorded rule, so older logs re-derive unchanged.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub estimate_gain: bool,
+    /// `signal` (default): one alarm per signal; `episode`: one alarm per shift, see
+    /// [`AlarmScope`]. Left out of the recorded policy when `signal`, so older logs
+    /// re-derive unchanged.
+    #[serde(skip_serializing_if = "AlarmScope::is_signal")]
+    pub alarm_scope: AlarmScope,
+    /// Episode scope: data rounds in a row without a crossing of the episode's signals
+    /// that close it, in [1, 366] (default 3). Left out of the recorded policy when 3.
+    #[serde(skip_serializing_if = "is_default_quiet_rounds")]
+    pub episode_quiet_rounds: u32,
+}
+
+fn is_default_quiet_rounds(rounds: &u32) -> bool {
+    *rounds == DEFAULT_EPISODE_QUIET_ROUNDS
 }
 
 impl Default for DriftJudgePolicy {
@@ -202,6 +245,8 @@ impl Default for DriftJudgePolicy {
             wide_shift_share: 0.5,
             small_shift_strategy: SmallShiftStrategy::HeadOnly,
             estimate_gain: false,
+            alarm_scope: AlarmScope::Signal,
+            episode_quiet_rounds: DEFAULT_EPISODE_QUIET_ROUNDS,
         }
     }
 }
@@ -275,6 +320,14 @@ impl DriftJudgePolicy {
                 "high_score",
                 self.high_score,
                 "must be finite and above medium_score",
+            ));
+        }
+        if !(1..=MAX_EPISODE_QUIET_ROUNDS).contains(&self.episode_quiet_rounds) {
+            return Err(invalid(
+                COMPONENT,
+                "episode_quiet_rounds",
+                self.episode_quiet_rounds,
+                "must lie in [1, 366]",
             ));
         }
         if self.reference_hours == 0 || self.window_hours == 0 {

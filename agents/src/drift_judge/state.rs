@@ -93,6 +93,34 @@ impl Sample {
     }
 }
 
+/// The shift an alarm reported, while its signals keep crossing (alarm scope `episode`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Episode {
+    /// Hour of the alarm that opened it (the latest, when a new feature alarmed while it
+    /// was open).
+    pub opened_hour: u64,
+    /// Signal keys that crossed during it (`data:<feature>`; the error stream and the
+    /// confidence always belong to an open episode).
+    pub keys: BTreeSet<String>,
+    /// Data rounds in a row without a crossing of its signals.
+    pub quiet_rounds: u32,
+}
+
+impl Episode {
+    /// Whether `signal` belongs to the episode: one of its features, or a symptom of any
+    /// shift (the error stream, the confidence).
+    pub fn covers(&self, signal: &Signal) -> bool {
+        signal.kind != "data" || self.keys.contains(&signal.key())
+    }
+
+    /// Adds a signal key, keeping the set bounded like the hysteresis set.
+    pub fn add(&mut self, key: String) {
+        if self.keys.len() < MAX_WATCHED_FEATURES + 2 {
+            self.keys.insert(key);
+        }
+    }
+}
+
 /// What the judge knows about the champion it watches.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DriftJudgeState {
@@ -120,6 +148,10 @@ pub struct DriftJudgeState {
     pub last_alarm_hour: Option<u64>,
     /// Alarms raised since the start.
     pub alarms: u64,
+    /// The open alarm episode (alarm scope `episode` only). It outlives a champion
+    /// change: a champion trained in answer to a shift that goes on is still in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episode: Option<Episode>,
 }
 
 impl DriftJudgeState {
@@ -127,6 +159,7 @@ impl DriftJudgeState {
     pub fn start_watch(&mut self, policy: DriftJudgePolicy, model_id: &str, detector: AnyDetector) {
         let (last_hour, last_alarm_hour, alarms) =
             (self.last_hour, self.last_alarm_hour, self.alarms);
+        let episode = self.episode.take();
         *self = Self {
             policy: Some(policy),
             champion: Some(model_id.to_owned()),
@@ -134,6 +167,7 @@ impl DriftJudgeState {
             last_hour,
             last_alarm_hour,
             alarms,
+            episode,
             ..Self::default()
         };
     }
@@ -169,6 +203,11 @@ impl DriftJudgeState {
         }
         let signal = concept_signal(&policy, self, flag);
         self.rearm(&policy, std::slice::from_ref(&signal));
+        // The error stream is a symptom of any shift: its crossing keeps an open episode
+        // going between data rounds as much as a feature's does.
+        if let Some(episode) = self.episode.as_mut().filter(|_| signal.fired) {
+            episode.quiet_rounds = 0;
+        }
         vec![signal]
     }
 
@@ -214,6 +253,7 @@ impl DriftJudgeState {
                 signals = data_signals(&policy, &self.reference, &self.current);
                 signals.extend(performance_signal(&policy, &self.reference, &self.current));
                 self.rounds += 1;
+                self.count_quiet_round(&policy, &signals);
             }
             self.current = Sample {
                 start_hour: Some(e.hour),
@@ -231,6 +271,23 @@ impl DriftJudgeState {
             e,
         );
         signals
+    }
+
+    /// Episode scope: a data round in which none of the open episode's signals crossed
+    /// (nor the error stream since the last round) counts towards closing it;
+    /// `episode_quiet_rounds` such rounds in a row close it.
+    fn count_quiet_round(&mut self, policy: &DriftJudgePolicy, signals: &[Signal]) {
+        let Some(episode) = self.episode.as_mut() else {
+            return;
+        };
+        if signals.iter().any(|s| s.fired && episode.covers(s)) {
+            episode.quiet_rounds = 0;
+            return;
+        }
+        episode.quiet_rounds = episode.quiet_rounds.saturating_add(1);
+        if episode.quiet_rounds >= policy.episode_quiet_rounds {
+            self.episode = None;
+        }
     }
 
     /// Hysteresis: a disarmed signal whose score fell below `rearm_score` may alarm again.

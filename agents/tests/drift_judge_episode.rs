@@ -1,0 +1,158 @@
+//! Given-events / when-input / then-events tests of the DriftJudge's alarm scope: with
+//! `alarm_scope = "episode"` one shift raises one alarm however many features it reaches,
+//! while the retrain requests stay exactly those of the per-signal scope.
+
+use ledgerloop_agents::drift_judge::{
+    AlarmScope, DriftJudge, DriftJudgePolicy, REASON_EPISODE_CONTINUES,
+};
+use ledgerloop_events::Event;
+
+#[path = "support/drift_judge_inputs.rs"]
+mod inputs;
+use inputs::*;
+
+/// Two-hour windows over a two-hour reference and a four-hour cool-down, so a test can
+/// place crossings inside and after the cool-down one window at a time.
+fn policy(scope: AlarmScope, quiet_rounds: u32) -> DriftJudgePolicy {
+    DriftJudgePolicy {
+        reference_hours: 2,
+        reference_size: 200,
+        window_hours: 2,
+        current_window: 200,
+        cooldown_hours: 4,
+        alarm_scope: scope,
+        episode_quiet_rounds: quiet_rounds,
+        ..DriftJudgePolicy::default()
+    }
+}
+
+/// A world with features `a` and `b`: each two-hour window lists the shift of each (in
+/// standard deviations); the first window is the champion's reference. A window is
+/// judged when the first batch of the next one arrives, so one stable window closes it.
+fn windows(shifts: &[(f64, f64)]) -> Vec<Event> {
+    let mut inputs = vec![baseline()];
+    let mut all = shifts.to_vec();
+    all.push((0.0, 0.0));
+    for (w, (a, b)) in all.iter().enumerate() {
+        for h in 0..2 {
+            let hour = 2 * w as u64 + h;
+            inputs.push(batch(11, hour, 100, &[("a", *a), ("b", *b)], 0.9));
+        }
+    }
+    inputs
+}
+
+/// The features of the alarms, in order.
+fn alarms(out: &[Event]) -> Vec<String> {
+    out.iter()
+        .filter_map(|e| match e {
+            Event::DriftDetected(d) => Some(d.feature.clone().unwrap_or_default()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The features of the episode continuations, in order.
+fn continuations(out: &[Event]) -> Vec<String> {
+    out.iter()
+        .filter_map(|e| match e {
+            Event::DriftNoticed(n) if n.reason == REASON_EPISODE_CONTINUES => {
+                Some(n.feature.clone().unwrap_or_default())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The retrain requests (hour, severity, strategy), which must not depend on the scope.
+fn requests(out: &[Event]) -> Vec<(u64, String, String)> {
+    out.iter()
+        .filter_map(|e| match e {
+            Event::RetrainRequested(r) => Some((r.hour, r.severity.clone(), r.strategy.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Reference, one stable window, `a` shifts (alarm), `a` and `b` shift inside the
+/// cool-down, both go on after it, then `quiet` stable windows and `a` shifts again.
+fn spreading_shift(quiet: usize) -> Vec<Event> {
+    let mut w = vec![(0.0, 0.0), (0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (1.0, 1.0)];
+    w.extend(std::iter::repeat_n((0.0, 0.0), quiet));
+    w.push((1.0, 0.0));
+    windows(&w)
+}
+
+/// Given a shift that spreads from `a` to `b` and, after three quiet rounds, a new shift
+/// of `a`, when judged per signal then three alarms; per episode then two alarms and
+/// `b`'s crossing continues the first, with the same retrain requests either way.
+#[test]
+fn one_shift_reaching_two_features_raises_one_alarm_per_episode() {
+    let inputs = spreading_shift(3);
+    let judge = |scope| DriftJudge::new(policy(scope, 3)).expect("valid");
+    let (_, _, per_signal) = run(&judge(AlarmScope::Signal), &inputs);
+    let (state, _, per_episode) = run(&judge(AlarmScope::Episode), &inputs);
+    assert_eq!(alarms(&per_signal), ["a", "b", "a"]);
+    assert_eq!(alarms(&per_episode), ["a", "a"]);
+    assert_eq!(continuations(&per_episode), ["b"]);
+    assert!(continuations(&per_signal).is_empty());
+    assert_eq!(requests(&per_signal).len(), 3);
+    assert_eq!(requests(&per_signal), requests(&per_episode));
+    assert_eq!(state.alarms, 2);
+    let episode = state.episode.expect("the last alarm opened an episode");
+    assert_eq!(episode.keys.len(), 1, "a new episode holds only `a`");
+}
+
+/// Given an episode on `a` and `b`, when `a` shifts again after fewer quiet rounds than
+/// `episode_quiet_rounds`, then it continues the episode instead of alarming.
+#[test]
+fn a_shift_back_within_the_quiet_rounds_continues_the_episode() {
+    let inputs = spreading_shift(2);
+    let (state, _, out) = run(
+        &DriftJudge::new(policy(AlarmScope::Episode, 3)).expect("valid"),
+        &inputs,
+    );
+    assert_eq!(alarms(&out), ["a"]);
+    assert_eq!(continuations(&out), ["b", "a"]);
+    assert_eq!(requests(&out).len(), 3);
+    assert_eq!(state.alarms, 1);
+}
+
+/// Given an episode continuation, when it is recorded, then its evidence names the
+/// episode's start and its rule the scope, so `explain` shows why there was no alarm.
+#[test]
+fn a_continuation_records_its_episode() {
+    let (_, _, out) = run(
+        &DriftJudge::new(policy(AlarmScope::Episode, 3)).expect("valid"),
+        &spreading_shift(3),
+    );
+    let Some(Event::DriftNoticed(n)) = out
+        .iter()
+        .find(|e| matches!(e, Event::DriftNoticed(n) if n.reason == REASON_EPISODE_CONTINUES))
+    else {
+        panic!("no continuation in {out:#?}");
+    };
+    // The alarm on `a` was judged at hour 6 (the window [4, 6) closed by hour 6's batch).
+    assert_eq!(n.evidence.get("episode.opened_hour"), Some(6.0));
+    assert_eq!(n.evidence.get("episode.signals"), Some(2.0));
+    assert_eq!(
+        n.rule.params.get("alarm_scope"),
+        Some(&serde_json::json!("episode"))
+    );
+}
+
+/// Given the default policy, when it is recorded, then the episode fields are left out
+/// (older logs re-derive unchanged); an impossible quiet-round count is refused.
+#[test]
+fn episode_fields_are_recorded_only_when_set_and_checked() {
+    let recorded = serde_json::to_value(DriftJudgePolicy::default()).expect("serialises");
+    assert!(recorded.get("alarm_scope").is_none());
+    assert!(recorded.get("episode_quiet_rounds").is_none());
+    let on = serde_json::to_value(policy(AlarmScope::Episode, 5)).expect("serialises");
+    assert_eq!(on["alarm_scope"], "episode");
+    assert_eq!(on["episode_quiet_rounds"], 5);
+    for rounds in [0, 367] {
+        let err = DriftJudge::new(policy(AlarmScope::Episode, rounds)).expect_err("refused");
+        assert!(err.to_string().contains("episode_quiet_rounds"), "{err}");
+    }
+}
