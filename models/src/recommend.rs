@@ -6,13 +6,16 @@
 //! Cold start (defined answer): an unknown user is scored with the popularity part only
 //! (`global + item bias`), so they get the most popular items; an unknown item gets
 //! `global + user bias + mean item bias` with no interaction term, i.e. an average item.
-//! Training is in `recommend/train.rs`.
+//! Training is in `recommend/train.rs`, negative sampling in `recommend/negatives.rs` and
+//! the long-tail metric in `recommend/tail.rs`.
 
 mod negatives;
+mod tail;
 mod train;
 
 pub use negatives::{NegativeSampling, MAX_POPULARITY_EXPONENT};
-pub use train::evaluate_ranking;
+pub use tail::{long_tail_items, tail_ranking_metrics, TailMetrics, DEFAULT_HEAD_SHARE};
+pub use train::{evaluate_ranking, rank_held_out, NEGATIVES_DRAWN_KEY};
 
 use serde::{Deserialize, Serialize};
 

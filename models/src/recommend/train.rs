@@ -1,8 +1,8 @@
 //! Matrix-factorisation training: mini-batches of positives, each scored with the logistic
-//! loss against `negatives_per_positive` uniformly sampled non-positive items; lazy AdamW on
-//! the user and item rows the batch touched (an epoch touches each row a few times, so a
-//! dense step over every row would waste most of its work); early stopping on validation
-//! HR@K with the best epoch's weights kept.
+//! loss against `negatives_per_positive` sampled non-positive items (strategies in
+//! `negatives.rs`); lazy AdamW on the user and item rows the batch touched (an epoch
+//! touches each row a few times, so a dense step over every row would waste most of its
+//! work); early stopping on validation HR@K with the best epoch's weights kept.
 
 use std::time::Instant;
 
@@ -233,17 +233,34 @@ pub fn evaluate_ranking(
     k: usize,
 ) -> (f64, f64) {
     let (mut hr, mut ndcg) = (0.0, 0.0);
-    for &(u, i) in held_out {
-        let exclude: Vec<u32> = seen
-            .get(u as usize)
-            .map(|s| s.iter().copied().filter(|&x| x != i).collect())
-            .unwrap_or_default();
-        let ranked: Vec<u32> = m.top_k(u, k, &exclude).into_iter().map(|x| x.0).collect();
+    for (ranked, i) in rank_held_out(m, seen, held_out, k) {
         hr += hit_rate_at_k(&ranked, i, k);
         ndcg += ndcg_at_k(&ranked, i, k);
     }
     let n = held_out.len().max(1) as f64;
     (hr / n, ndcg / n)
+}
+
+/// The top-`k` ranking of each held-out `(user, item)` over the items the user has not
+/// seen (the held-out item itself stays rankable), paired with the held-out item; the
+/// input of [`evaluate_ranking`] and of the tail metric.
+pub fn rank_held_out(
+    m: &MatrixFactorization,
+    seen: &[Vec<u32>],
+    held_out: &[(u32, u32)],
+    k: usize,
+) -> Vec<(Vec<u32>, u32)> {
+    held_out
+        .iter()
+        .map(|&(u, i)| {
+            let exclude: Vec<u32> = seen
+                .get(u as usize)
+                .map(|s| s.iter().copied().filter(|&x| x != i).collect())
+                .unwrap_or_default();
+            let ranked = m.top_k(u, k, &exclude).into_iter().map(|x| x.0).collect();
+            (ranked, i)
+        })
+        .collect()
 }
 
 /// Sorted positives per user.
@@ -368,6 +385,7 @@ pub(super) fn fit(
         }
     }
     let mut m = best.map_or(m, |(_, b)| b);
+    record_negatives_drawn(&mut report, opts, order.len());
     if report.best_epoch == 0 {
         report.best_epoch = report.epochs.len();
     }
@@ -377,6 +395,23 @@ pub(super) fn fit(
     m.report = Some(report.clone());
     Ok((m, report))
 }
+
+/// Adds `negatives_drawn` (every positive of every epoch run gets
+/// `negatives_per_positive` negatives) to the report's options beside the strategy and
+/// the seed, so the augmentation is recorded as (method, count, seed). Left out for the
+/// uniform default so that reports written before strategies existed are unchanged.
+fn record_negatives_drawn(report: &mut TrainReport, opts: &MfTrainConfig, positives: usize) {
+    if opts.negative_sampling.is_uniform() {
+        return;
+    }
+    let drawn = positives * opts.negatives_per_positive * report.epochs.len();
+    if let Some(options) = report.options.as_object_mut() {
+        options.insert(NEGATIVES_DRAWN_KEY.into(), drawn.into());
+    }
+}
+
+/// Key of the negatives count in a recommender report's options.
+pub const NEGATIVES_DRAWN_KEY: &str = "negatives_drawn";
 
 /// True (and recorded as an adjustment) when validation HR@K has not improved on the best
 /// epoch for `early_stopping_patience` epochs.
