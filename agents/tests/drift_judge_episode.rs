@@ -156,3 +156,47 @@ fn episode_fields_are_recorded_only_when_set_and_checked() {
         assert!(err.to_string().contains("episode_quiet_rounds"), "{err}");
     }
 }
+
+/// Given an episode on `a` and two quiet rounds to close it, when the error stream jumps
+/// between the two quiet rounds (the detector flags), then the episode stays open and a
+/// later shift of `a` continues it; without the error stream it closes and `a` alarms.
+#[test]
+fn an_error_stream_crossing_keeps_the_episode_open() {
+    let shifts = [
+        (0.0, 0.0),
+        (0.0, 0.0),
+        (1.0, 0.0),
+        (0.0, 0.0),
+        (0.0, 0.0),
+        (1.0, 0.0),
+    ];
+    let data = windows(&shifts);
+    // The same batches with, after each from hour 8 on, an hour of outcomes whose error
+    // rate jumps from 10% to 60%: the detector flags within hours 8-9, between the
+    // rounds judged at hours 8 and 10.
+    let mut with_errors = Vec::new();
+    for input in &data {
+        with_errors.push(input.clone());
+        if let Event::BatchIngested(b) = input {
+            if b.hour >= 8 && b.hour < 12 {
+                with_errors.push(feedback(5, b.hour, 400, 0.6));
+            } else if b.hour < 8 {
+                with_errors.push(feedback(5, b.hour, 400, 0.1));
+            }
+        }
+    }
+    let judge = DriftJudge::new(policy(AlarmScope::Episode, 2)).expect("valid");
+    let (_, _, quiet) = run(&judge, &data);
+    assert_eq!(
+        alarms(&quiet),
+        ["a", "a"],
+        "two quiet rounds closed the episode"
+    );
+    let (state, _, noisy) = run(&judge, &with_errors);
+    assert_eq!(alarms(&noisy), ["a"], "{noisy:#?}");
+    assert!(
+        continuations(&noisy).contains(&"a".to_string()),
+        "{noisy:#?}"
+    );
+    assert!(state.episode.is_some());
+}
