@@ -21,6 +21,11 @@
 //! it took over and was checked on it, so the data right after is the closest record in
 //! the log of the distribution it is known to serve well.
 //!
+//! Alarm scope (see [`AlarmScope`]): per `signal` (the default) each signal alarms on
+//! its own; per `episode` one alarm stands for a shift however many signals it reaches,
+//! and later crossings of its signals ask for the same retrains beside a `DriftNoticed`
+//! with reason `episode_continues` instead of a new alarm.
+//!
 //! Severity (see [`policy::DriftJudgePolicy::severity`]): the strongest signal's
 //! normalised score (1 = threshold) below `medium_score` is `low` (`head_only` or `lora`),
 //! below `high_score` `medium` (`fine_tune`), otherwise `high` (`full`); a data round in
@@ -180,10 +185,6 @@ impl Decider for DriftJudge {
                     state.last_hour = state.last_hour.max(n.hour);
                 }
             }
-            // Only an alarm disarms its signal. A crossing noticed during another alarm's
-            // cool-down (or too small to act on) stays armed: if the shift persists past
-            // the cool-down, it raises its own alarm instead of being swallowed by one it
-            // had nothing to do with.
             // An episode's continuation is the alarm it stands in for, minus the count:
             // it disarms its signal exactly as the alarm would have, so the judge asks
             // for the same retrains in either alarm scope.
@@ -198,6 +199,10 @@ impl Decider for DriftJudge {
             {
                 join_episode(state, &n.drift_kind, n.feature.as_deref());
             }
+            // Only an alarm (or the continuation above) disarms its signal. A crossing
+            // noticed during another alarm's cool-down (or too small to act on) stays
+            // armed: if the shift persists past the cool-down, it raises its own alarm
+            // instead of being swallowed by one it had nothing to do with.
             Event::DriftNoticed(_) => {}
             Event::DriftDetected(d) => {
                 disarm(state, &d.drift_kind, d.feature.as_deref());
