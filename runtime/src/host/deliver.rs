@@ -110,11 +110,12 @@ impl GovernedPolicy {
         let before =
             matches!(crash, Some(CrashPoint::TornAppend { .. })).then(|| self.states.clone());
         let decisions = apply(&self.agents, &mut self.states, role, hour, &input)?;
-        let recorded = record.clone();
+        // Only an evaluation's record is read back (as the Trainer's evidence of its cost).
+        let recorded = (role == Role::Evaluator).then(|| record.clone());
         let (record_id, ids) =
             self.journal
                 .append_call(role, hour, record, cause.or(source), &decisions)?;
-        self.last_record = Some((record_id, recorded));
+        self.last_record = recorded.map(|r| (record_id, r));
         self.handled.entry(role).or_default().insert(key);
         match (crash, before) {
             (Some(CrashPoint::AfterAppend), _) => {

@@ -32,7 +32,8 @@ impl RankGovernedPolicy {
     ) -> Result<Vec<(Uuid, Event)>> {
         let record = self.journal.record(role, hour, &input, source)?;
         let decisions = apply(&self.agents, &mut self.states, role, hour, &input)?;
-        let recorded = record.clone();
+        // Only an evaluation's record is read back (as the Trainer's evidence of its cost).
+        let recorded = (role == Role::Evaluator).then(|| record.clone());
         let (record_id, ids) =
             self.journal
                 .append_call(role, hour, record, cause.or(source), &decisions)?;
@@ -40,7 +41,9 @@ impl RankGovernedPolicy {
         if let Some((last, _)) = decisions.last() {
             self.last_decision.insert(role, *last);
         }
-        if role == Role::Evaluator && self.agents.trainer.policy().budgets_iteration() {
+        if let Some(recorded) =
+            recorded.filter(|_| self.agents.trainer.policy().budgets_iteration())
+        {
             // An iteration-scope budget counts the evaluation: its recorded report
             // carries the cost (the ranking loop distils nothing).
             let fold = Input::Fold(Event::InputRecorded(recorded));
