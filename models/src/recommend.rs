@@ -13,7 +13,9 @@ mod negatives;
 mod tail;
 mod train;
 
-pub use negatives::{NegativeSampling, MAX_POPULARITY_EXPONENT};
+pub use negatives::{
+    validate_logq_correction, NegativeSampling, MAX_LOGQ_CORRECTION, MAX_POPULARITY_EXPONENT,
+};
 pub use tail::{long_tail_items, tail_ranking_metrics, TailMetrics, DEFAULT_HEAD_SHARE};
 pub use train::{evaluate_ranking, rank_held_out, NEGATIVES_DRAWN_KEY};
 
@@ -105,6 +107,16 @@ pub struct MfTrainConfig {
     /// that reports written before the option existed are unchanged).
     #[serde(default, skip_serializing_if = "NegativeSampling::is_uniform")]
     pub negative_sampling: NegativeSampling,
+    /// Weight in [0, 1] of the sampling-bias ("logQ") correction of popularity or mixed
+    /// negatives (`recommend/negatives.rs`); 0, the default, is off and left out of the
+    /// JSON so that reports written before the option existed are unchanged.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub logq_correction: f32,
+}
+
+/// True for a weight of exactly zero (an option that is off).
+fn is_zero(weight: &f32) -> bool {
+    *weight == 0.0
 }
 
 fn default_mf_batch() -> usize {
@@ -127,6 +139,7 @@ impl Default for MfTrainConfig {
             batch_size: DEFAULT_MF_BATCH,
             early_stopping_patience: 3,
             negative_sampling: NegativeSampling::Uniform,
+            logq_correction: 0.0,
         }
     }
 }

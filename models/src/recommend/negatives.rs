@@ -10,6 +10,19 @@
 //! popularity otherwise: a practitioner's compromise that keeps some pressure on the
 //! popular head (which pushes tail items up the ranking) without the all-popular
 //! negatives that cost held-out hits on a popularity-driven world.
+//!
+//! The sampling-bias ("logQ") correction of Yi et al. 2019 (Sampling-Bias-Corrected
+//! Neural Modeling, RecSys) is an option of the non-uniform strategies
+//! (`MfTrainConfig.logq_correction`, a weight `w` in [0, 1], 0 = off): every scored
+//! item's training logit (the positive's and each negative's) is lowered by
+//! `w * ln(n_items * q_i)`, where `q_i` is the probability that the sampler draws item
+//! `i`. Measured against uniform's `q = 1 / n_items` the offset is zero for an item drawn
+//! as often as under uniform sampling, negative for a rarely drawn one and positive for a
+//! popular one, so with `w = 1` the logistic loss has the optimum it has under uniform
+//! negatives (the noise-contrastive argument: the learnt logit is `ln p - ln(k q)` plus
+//! the offset) while the popular items still get most of the negative draws. Scoring and
+//! ranking never see the offset. Redraws of an item the user has seen are ignored in
+//! `q_i`.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -21,6 +34,10 @@ use crate::{Error, Result};
 /// Largest popularity exponent accepted: beyond it the sampler draws almost only the few
 /// most popular items.
 pub const MAX_POPULARITY_EXPONENT: f32 = 2.0;
+
+/// Largest sampling-bias correction weight accepted: 1 removes the sampler's bias in full,
+/// more would push the model against the popularity it was shown.
+pub const MAX_LOGQ_CORRECTION: f32 = 1.0;
 
 /// How negatives are drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -76,6 +93,25 @@ impl NegativeSampling {
     }
 }
 
+/// Rejects a sampling-bias correction weight outside [0, 1], or a non-zero one with
+/// uniform negatives (whose correction is zero for every item, so the option would be
+/// recorded without doing anything), naming `logq_correction`.
+pub fn validate_logq_correction(strategy: NegativeSampling, weight: f32) -> Result<()> {
+    let reason = if !(weight.is_finite() && (0.0..=MAX_LOGQ_CORRECTION).contains(&weight)) {
+        format!("the sampling-bias correction weight must lie in [0, 1], got {weight}")
+    } else if weight > 0.0 && strategy.is_uniform() {
+        "the sampling-bias correction needs popularity or mixed negative sampling \
+         (it is zero for uniform negatives)"
+            .to_string()
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidConfig {
+        field: "logq_correction",
+        reason,
+    })
+}
+
 /// Draws candidate negatives for one training run.
 #[derive(Debug, Clone)]
 pub(crate) struct Sampler {
@@ -84,6 +120,9 @@ pub(crate) struct Sampler {
     cumulative: Option<Vec<f64>>,
     /// Probability of a uniform draw instead of a popularity one (`mixed` only).
     uniform_share: Option<f64>,
+    /// Per item, what the sampling-bias correction subtracts from its training logit
+    /// (`None`: no correction).
+    logit_offsets: Option<Vec<f32>>,
 }
 
 impl Sampler {
@@ -96,6 +135,7 @@ impl Sampler {
                     n_items,
                     cumulative: None,
                     uniform_share: None,
+                    logit_offsets: None,
                 }
             }
             NegativeSampling::Popularity { exponent } => (exponent, None),
@@ -122,7 +162,52 @@ impl Sampler {
             n_items,
             cumulative: Some(cumulative),
             uniform_share,
+            logit_offsets: None,
         }
+    }
+
+    /// The same sampler with the sampling-bias correction of weight `weight`: item `i`'s
+    /// training logit is lowered by `weight * ln(n_items * q_i)`. A zero weight (the
+    /// default) or a uniform sampler leaves the training exactly as without it.
+    pub(crate) fn with_logq_correction(mut self, weight: f32) -> Sampler {
+        if weight == 0.0 {
+            return self;
+        }
+        self.logit_offsets = self.draw_probabilities().map(|q| {
+            let n = f64::from(self.n_items);
+            q.iter()
+                .map(|&qi| (f64::from(weight) * (n * qi).ln()) as f32)
+                .collect()
+        });
+        self
+    }
+
+    /// Per item, what the correction subtracts from its training logit, if it is on.
+    pub(crate) fn logit_offsets(&self) -> Option<&[f32]> {
+        self.logit_offsets.as_deref()
+    }
+
+    /// Probability of each item in one draw (`None` for the uniform sampler): its share
+    /// of the popularity weights, mixed with `1 / n_items` by the uniform share.
+    fn draw_probabilities(&self) -> Option<Vec<f64>> {
+        let cumulative = self.cumulative.as_ref()?;
+        let total = cumulative
+            .last()
+            .copied()
+            .unwrap_or(0.0)
+            .max(f64::MIN_POSITIVE);
+        let share = self.uniform_share.unwrap_or(0.0);
+        let uniform = 1.0 / f64::from(self.n_items.max(1));
+        let mut previous = 0.0;
+        let q = cumulative
+            .iter()
+            .map(|&c| {
+                let w = c - previous;
+                previous = c;
+                share * uniform + (1.0 - share) * w / total
+            })
+            .collect();
+        Some(q)
     }
 
     /// One item id. The uniform sampler takes one `gen_range` from `rng`, as the trainer
@@ -150,18 +235,21 @@ mod tests {
 
     use super::*;
 
-    /// How often item 0 is drawn in `DRAWS` draws of `strategy`.
-    fn share_of_item_zero(strategy: NegativeSampling) -> f64 {
-        const DRAWS: usize = 20_000;
-        // Item 0 has 30 interactions, items 1..10 one each: a skewed training set.
+    /// Item 0 has 30 interactions, items 1..10 one each: a skewed training set.
+    fn skewed() -> Interactions {
         let mut pairs: Vec<(u32, u32)> = (0..30).map(|u| (u, 0)).collect();
         pairs.extend((1..10).map(|i| (0, i)));
-        let train = Interactions {
+        Interactions {
             n_users: 30,
             n_items: 10,
             pairs,
-        };
-        let sampler = Sampler::new(strategy, &train);
+        }
+    }
+
+    /// How often item 0 is drawn in `DRAWS` draws of `strategy`.
+    fn share_of_item_zero(strategy: NegativeSampling) -> f64 {
+        const DRAWS: usize = 20_000;
+        let sampler = Sampler::new(strategy, &skewed());
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let hits = (0..DRAWS).filter(|_| sampler.draw(&mut rng) == 0).count();
         hits as f64 / DRAWS as f64
@@ -182,6 +270,52 @@ mod tests {
         assert!((popular - 31.0 / 49.0).abs() < 0.02, "{popular}");
         let expected = 0.5 * 0.1 + 0.5 * 31.0 / 49.0;
         assert!((mixed - expected).abs() < 0.02, "{mixed} vs {expected}");
+    }
+
+    /// The correction lowers each item's logit by `weight * ln(n_items * q_i)`, with `q_i`
+    /// the rate at which the sampler really draws the item; off, it changes nothing.
+    #[test]
+    fn correction_offsets_follow_the_draw_rates() {
+        let mixed = NegativeSampling::Mixed {
+            uniform_share: 0.5,
+            exponent: 1.0,
+        };
+        let sampler = Sampler::new(mixed, &skewed()).with_logq_correction(1.0);
+        let offsets = sampler.logit_offsets().expect("on");
+        // Popularity rates 31/49 for item 0 and 2/49 for the others, mixed half and half
+        // with uniform's 1/10.
+        let q0: f64 = 0.5 * 0.1 + 0.5 * 31.0 / 49.0;
+        let q1: f64 = 0.5 * 0.1 + 0.5 * 2.0 / 49.0;
+        assert!((f64::from(offsets[0]) - (10.0 * q0).ln()).abs() < 1e-5);
+        assert!((f64::from(offsets[1]) - (10.0 * q1).ln()).abs() < 1e-5);
+        assert!((share_of_item_zero(mixed) - q0).abs() < 0.02);
+        let half = Sampler::new(mixed, &skewed()).with_logq_correction(0.5);
+        let half = half.logit_offsets().expect("on");
+        assert!((half[0] - 0.5 * offsets[0]).abs() < 1e-6);
+        let popular = NegativeSampling::Popularity { exponent: 1.0 };
+        assert!(Sampler::new(popular, &skewed())
+            .with_logq_correction(0.0)
+            .logit_offsets()
+            .is_none());
+        assert!(Sampler::new(NegativeSampling::Uniform, &skewed())
+            .with_logq_correction(1.0)
+            .logit_offsets()
+            .is_none());
+    }
+
+    /// A correction weight outside [0, 1], or any correction with uniform negatives, is
+    /// refused naming `logq_correction`; zero is accepted with every strategy.
+    #[test]
+    fn invalid_correction_is_named() {
+        let popular = NegativeSampling::Popularity { exponent: 0.75 };
+        for bad in [-0.5, 1.5, f32::NAN] {
+            let err = validate_logq_correction(popular, bad).expect_err("refused");
+            assert!(err.to_string().contains("logq_correction"), "{err}");
+        }
+        let err = validate_logq_correction(NegativeSampling::Uniform, 1.0).expect_err("refused");
+        assert!(err.to_string().contains("logq_correction"), "{err}");
+        assert!(validate_logq_correction(NegativeSampling::Uniform, 0.0).is_ok());
+        assert!(validate_logq_correction(popular, 1.0).is_ok());
     }
 
     /// Each invalid field is named in the error.

@@ -1,8 +1,9 @@
 //! Matrix-factorisation training: mini-batches of positives, each scored with the logistic
-//! loss against `negatives_per_positive` sampled non-positive items (strategies in
-//! `negatives.rs`); lazy AdamW on the user and item rows the batch touched (an epoch
-//! touches each row a few times, so a dense step over every row would waste most of its
-//! work); early stopping on validation HR@K with the best epoch's weights kept.
+//! loss against `negatives_per_positive` sampled non-positive items (strategies and their
+//! optional sampling-bias correction in `negatives.rs`); lazy AdamW on the user and item
+//! rows the batch touched (an epoch touches each row a few times, so a dense step over
+//! every row would waste most of its work); early stopping on validation HR@K with the
+//! best epoch's weights kept.
 
 use std::time::Instant;
 
@@ -10,7 +11,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::negatives::Sampler;
+use super::negatives::{validate_logq_correction, Sampler};
 use super::{Interactions, MatrixFactorization, MfConfig, MfTrainConfig};
 use crate::fixtures::normal;
 use crate::metrics::{hit_rate_at_k, ndcg_at_k};
@@ -33,11 +34,14 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// Loss `sum -[y ln s(x) + (1-y) ln(1-s(x))]` and its gradients for user `u`.
+/// Loss `sum -[y ln s(x) + (1-y) ln(1-s(x))]` and its gradients for user `u`; with
+/// `offsets`, item `i`'s logit `x` is its score minus `offsets[i]` (the sampling-bias
+/// correction), which leaves the gradients' form unchanged.
 pub(crate) fn example_grads(
     m: &MatrixFactorization,
     u: u32,
     targets: &[(u32, f32)],
+    offsets: Option<&[f32]>,
 ) -> ExampleGrads {
     let d = m.dim;
     let pu = &m.user_factors[u as usize * d..(u as usize + 1) * d];
@@ -49,7 +53,10 @@ pub(crate) fn example_grads(
         items: Vec::with_capacity(targets.len()),
     };
     for &(i, y) in targets {
-        let s = m.score(u, i);
+        let mut s = m.score(u, i);
+        if let Some(o) = offsets {
+            s -= o[i as usize];
+        }
         let p = sigmoid(s);
         g.loss -= f64::from(y) * f64::from(p.max(1e-12)).ln()
             + f64::from(1.0 - y) * f64::from((1.0 - p).max(1e-12)).ln();
@@ -216,7 +223,7 @@ fn train_epoch(
         for &(u, i) in batch {
             let k = opts.negatives_per_positive;
             sample_targets(i, &seen[u as usize], sampler, k, rng, &mut targets);
-            let g = example_grads(m, u, &targets);
+            let g = example_grads(m, u, &targets, sampler.logit_offsets());
             loss += g.loss;
             grads.add(m.dim, u, &g, scale);
         }
@@ -309,6 +316,7 @@ fn check(
 ) -> Result<()> {
     train.validate()?;
     opts.negative_sampling.validate()?;
+    validate_logq_correction(opts.negative_sampling, opts.logq_correction)?;
     if let Some(v) = valid {
         v.validate()?;
         if (v.n_users, v.n_items) != (train.n_users, train.n_items) {
@@ -348,7 +356,8 @@ pub(super) fn fit(
     let mut m = init(cfg, train.n_users, train.n_items, opts.seed);
     m.dataset_hash = train.content_hash();
     let seen = positives(train);
-    let sampler = Sampler::new(opts.negative_sampling, train);
+    let sampler =
+        Sampler::new(opts.negative_sampling, train).with_logq_correction(opts.logq_correction);
     let rng = ChaCha8Rng::seed_from_u64(opts.seed ^ SHUFFLE_STREAM);
     let mut state: TrainState = (BatchGrads::new(&m), MfAdam::new(&m), rng);
     let mut report = TrainReport::new("recommender", "fit", opts.seed, serde_json::to_value(opts)?);
@@ -436,39 +445,43 @@ const SHUFFLE_STREAM: u64 = 0x5eed;
 mod tests {
     use super::*;
 
-    /// Analytic MF gradients match central finite differences of the logistic loss.
+    /// Analytic MF gradients match central finite differences of the logistic loss, with
+    /// and without the sampling-bias correction's logit offsets.
     #[test]
     fn mf_gradient_matches_finite_differences() {
-        let mut m = init(&MfConfig { dim: 3 }, 2, 4, 9);
-        m.item_bias = vec![0.1, -0.2, 0.3, 0.0];
-        m.global_bias = 0.05;
-        let targets = [(1u32, 1.0f32), (2, 0.0), (3, 0.0)];
-        let g = example_grads(&m, 1, &targets);
-        let eps = 1e-3f32;
-        let loss = |m: &MatrixFactorization| example_grads(m, 1, &targets).loss;
-        let fd = |m: &mut MatrixFactorization,
-                  get: &dyn Fn(&mut MatrixFactorization) -> &mut f32| {
-            let orig = *get(m);
-            *get(m) = orig + eps;
-            let plus = loss(m);
-            *get(m) = orig - eps;
-            let minus = loss(m);
-            *get(m) = orig;
-            (plus - minus) / (2.0 * f64::from(eps))
-        };
-        for j in 0..3 {
-            let num = fd(&mut m, &|m| &mut m.user_factors[3 + j]);
-            assert!(
-                (num - f64::from(g.user[j])).abs() < 1e-3,
-                "user {j}: {num} vs {}",
-                g.user[j]
-            );
-            let num = fd(&mut m, &|m| &mut m.item_factors[2 * 3 + j]);
-            assert!((num - f64::from(g.items[1].1[j])).abs() < 1e-3, "item {j}");
+        let corrected = [0.5f32, -1.0, 1.5, -0.3];
+        for offsets in [None, Some(&corrected[..])] {
+            let mut m = init(&MfConfig { dim: 3 }, 2, 4, 9);
+            m.item_bias = vec![0.1, -0.2, 0.3, 0.0];
+            m.global_bias = 0.05;
+            let targets = [(1u32, 1.0f32), (2, 0.0), (3, 0.0)];
+            let g = example_grads(&m, 1, &targets, offsets);
+            let eps = 1e-3f32;
+            let loss = |m: &MatrixFactorization| example_grads(m, 1, &targets, offsets).loss;
+            let fd = |m: &mut MatrixFactorization,
+                      get: &dyn Fn(&mut MatrixFactorization) -> &mut f32| {
+                let orig = *get(m);
+                *get(m) = orig + eps;
+                let plus = loss(m);
+                *get(m) = orig - eps;
+                let minus = loss(m);
+                *get(m) = orig;
+                (plus - minus) / (2.0 * f64::from(eps))
+            };
+            for j in 0..3 {
+                let num = fd(&mut m, &|m| &mut m.user_factors[3 + j]);
+                assert!(
+                    (num - f64::from(g.user[j])).abs() < 1e-3,
+                    "user {j}: {num} vs {}",
+                    g.user[j]
+                );
+                let num = fd(&mut m, &|m| &mut m.item_factors[2 * 3 + j]);
+                assert!((num - f64::from(g.items[1].1[j])).abs() < 1e-3, "item {j}");
+            }
+            let num = fd(&mut m, &|m| &mut m.item_bias[1]);
+            assert!((num - f64::from(g.items[0].2)).abs() < 1e-3);
+            let num = fd(&mut m, &|m| &mut m.user_bias[1]);
+            assert!((num - f64::from(g.user_bias)).abs() < 1e-3);
         }
-        let num = fd(&mut m, &|m| &mut m.item_bias[1]);
-        assert!((num - f64::from(g.items[0].2)).abs() < 1e-3);
-        let num = fd(&mut m, &|m| &mut m.user_bias[1]);
-        assert!((num - f64::from(g.user_bias)).abs() < 1e-3);
     }
 }
