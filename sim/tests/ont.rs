@@ -12,12 +12,18 @@ fn summary(overrides: &[&str]) -> Summary {
     Summary::new(&scenario, out).expect("summary")
 }
 
-/// The static model scores ~90% in week 1 and <= 75% (about 70%) in the last week, while
-/// the daily-retrained oracle stays well above it (seeds 7 and 11, 4,000 devices).
+/// On the twelve raw columns the static model scores ~90% in week 1 and <= 75% (about
+/// 70%) in the last week, while the daily-retrained oracle stays well above it (seeds 7
+/// and 11, 4,000 devices). This calibrates the world's drifts; the per-device deviation
+/// columns make every model better and are measured on the full fleet in README.
 #[test]
 fn static_model_decays_from_90_to_70_percent() {
     for seed in ["7", "11"] {
-        let s = summary(&["ont.devices=4000", &format!("scenario.seed={seed}")]);
+        let s = summary(&[
+            "ont.devices=4000",
+            "ont.device_baseline.enabled=false",
+            &format!("scenario.seed={seed}"),
+        ]);
         let (first_week, last_week) = (s.first_week.clone().unwrap(), s.last_week.clone().unwrap());
         let first = first_week.static_arm.accuracy;
         let last = last_week.static_arm.accuracy;

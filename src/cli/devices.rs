@@ -29,7 +29,7 @@ pub const PREDICT_EXAMPLES: &str = "\
 Examples:
   # Ask the served model of a running mesh about device 17 (ONT columns in scenario order).
   ledgerloop predict --nats nats://127.0.0.1:4222 --scenario ont-offline --device 17 \\
-      --features=-19.5,2.5,12.0,45.0,3.3,0,0,0.01,1200,1,35,3
+      --features=-19.5,2.5,12.0,45.0,12.0,0,200,0.01,1200,1,35,0,-0.2,0,0.1,1.5,0.05,-0.1
   # Text worlds take the utterance.
   ledgerloop predict --nats nats://127.0.0.1:4222 --scenario intent --device 4 --text 'my bill is wrong'";
 

@@ -41,6 +41,37 @@ pub struct OntConfig {
     pub initial_firmware: String,
     /// Scheduled changes.
     pub drift: OntDrift,
+    /// Per-device baseline deviations computed at the collector (off when absent, so
+    /// scenario files written before it keep their columns and their logs).
+    #[serde(default)]
+    pub device_baseline: DeviceBaseline,
+}
+
+/// `[ont.device_baseline]`: the collector keeps a running baseline of each device's own
+/// readings and reports, beside the raw columns, how far the reading is from it.
+///
+/// Devices differ from each other by more than a precursor moves one of them (receive
+/// power spreads 1.5 dB across the fleet, an optical precursor lowers it by up to 4 dB),
+/// so "this device is 2 dB below its usual" separates failing devices from healthy ones
+/// that merely sit on a long line. The baseline restarts when the device's model or
+/// firmware changes, because both move its usual readings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceBaseline {
+    /// Adds the deviation columns when true.
+    pub enabled: bool,
+    /// Time constant of the exponential running mean (hours); the first readings after a
+    /// restart are averaged with equal weight until this many have been seen.
+    pub time_constant_hours: f64,
+}
+
+impl Default for DeviceBaseline {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            time_constant_hours: 168.0,
+        }
+    }
 }
 
 /// One device model's baselines and failure behaviour.
@@ -214,6 +245,12 @@ impl OntConfig {
         for (i, m) in self.device_models.iter().enumerate() {
             m.validate(c, &format!("ont.device_models.{i}"))?;
         }
+        c.range_f(
+            "ont.device_baseline.time_constant_hours",
+            self.device_baseline.time_constant_hours,
+            1.0,
+            24.0 * 365.0,
+        )?;
         self.drift.validate(c)
     }
 }

@@ -37,6 +37,20 @@ pub const FEATURES: [(&str, bool); N_FEATURES] = [
     ("firmware_generation", false),
 ];
 
+/// Deviation columns appended when `[ont.device_baseline]` is enabled, in the order the
+/// device code computes them (units last; `log` = difference of `ln(1 + x)`).
+pub const BASELINE_FEATURES: [&str; BASELINE_COLUMNS] = [
+    "rx_power_vs_baseline_db",
+    "tx_power_vs_baseline_db",
+    "laser_bias_vs_baseline_ma",
+    "temperature_vs_baseline_c",
+    "fec_errors_vs_baseline_log",
+    "traffic_vs_baseline_log",
+];
+
+/// Number of deviation columns.
+pub const BASELINE_COLUMNS: usize = 6;
+
 /// Firmware slots per device model in the slice list (initial, rollout, new model's).
 pub const FIRMWARES: u16 = 3;
 
@@ -81,9 +95,16 @@ impl OntWorld {
             class_names: vec!["online".into(), "offline_within_24h".into()],
             features: FEATURES
                 .iter()
+                .map(|(name, log_scale)| (*name, *log_scale))
+                .chain(
+                    BASELINE_FEATURES
+                        .iter()
+                        .filter(|_| cfg.device_baseline.enabled)
+                        .map(|name| (*name, false)),
+                )
                 .map(|(name, log_scale)| FeatureSpec {
-                    name: (*name).to_string(),
-                    log_scale: *log_scale,
+                    name: name.to_string(),
+                    log_scale,
                 })
                 .collect(),
             slice_names,
@@ -109,7 +130,7 @@ impl World for OntWorld {
 
     fn empty_batch(&self) -> Batch {
         Batch::new(Inputs::Tabular {
-            n_features: N_FEATURES,
+            n_features: self.fleet.n_features(),
             values: Vec::new(),
         })
     }
@@ -123,14 +144,15 @@ impl World for OntWorld {
         let Inputs::Tabular { values, .. } = &mut batch.inputs else {
             return Ok(());
         };
-        values.resize(n * N_FEATURES, 0.0);
+        let width = self.fleet.n_features();
+        values.resize(n * width, 0.0);
         let ctx = self.fleet.hour_context(hour);
         let fleet = &self.fleet;
         // Pair each shard with its disjoint slices of the output buffers.
         let mut jobs: Vec<_> = self
             .shards
             .iter_mut()
-            .zip(values.chunks_mut(SHARD_DEVICES * N_FEATURES))
+            .zip(values.chunks_mut(SHARD_DEVICES * width))
             .zip(batch.keys.chunks_mut(SHARD_DEVICES))
             .zip(batch.truth.chunks_mut(SHARD_DEVICES))
             .zip(batch.slices.chunks_mut(SHARD_DEVICES))

@@ -6,7 +6,7 @@ use crate::clock::Clock;
 use crate::config::ont::{DeviceModel, OntConfig};
 use crate::rng::{exponential, weighted_index, Normal, SimRng};
 
-use super::{FIRMWARES, N_FEATURES};
+use super::{BASELINE_COLUMNS, FIRMWARES, N_FEATURES};
 
 const NEVER: u64 = u64::MAX;
 
@@ -41,6 +41,15 @@ pub(super) struct HourContext {
 }
 
 impl Fleet {
+    /// Columns per reading: the raw ones, then the baseline deviations when enabled.
+    pub(super) fn n_features(&self) -> usize {
+        if self.cfg.device_baseline.enabled {
+            N_FEATURES + BASELINE_COLUMNS
+        } else {
+            N_FEATURES
+        }
+    }
+
     pub(super) fn new(cfg: &OntConfig, clock: Clock, days: u32, _seed: u64) -> Self {
         let mut models = cfg.device_models.clone();
         models.push(cfg.drift.new_device_model.model.clone());
@@ -114,6 +123,10 @@ struct Device {
     mode: u8,
     uptime_hours: u32,
     reboots: u32,
+    /// Running mean of this device's own readings in the baseline columns.
+    baseline: [f64; BASELINE_COLUMNS],
+    /// Readings folded into `baseline` since it last restarted.
+    baseline_readings: u32,
 }
 
 /// A fixed group of devices with its own RNG.
@@ -151,10 +164,14 @@ impl Shard {
         truth: &mut [u32],
         slices: &mut [u16],
     ) {
+        let width = fleet.n_features();
         for (i, dev) in self.devices.iter_mut().enumerate() {
             step_events(fleet, dev, ctx.hour, &mut self.rng, &mut self.normal);
-            let row = &mut values[i * N_FEATURES..(i + 1) * N_FEATURES];
+            let row = &mut values[i * width..(i + 1) * width];
             write_reading(fleet, dev, ctx, &mut self.rng, &mut self.normal, row);
+            if width > N_FEATURES {
+                write_baseline_deviations(fleet, dev, row);
+            }
             keys[i] = dev.id;
             slices[i] = dev.model * FIRMWARES + dev.firmware;
             let ahead = dev.next_failure_hour.saturating_sub(ctx.hour);
@@ -210,6 +227,8 @@ fn new_device(fleet: &Fleet, id: u64, rng: &mut SimRng, normal: &mut Normal) -> 
         mode: 0,
         uptime_hours: (rng.gen::<f64>() * 24.0 * 30.0) as u32,
         reboots: rng.gen_range(0..5),
+        baseline: [0.0; BASELINE_COLUMNS],
+        baseline_readings: 0,
     };
     draw_baselines(fleet, &mut dev, rng, normal);
     schedule_failure(fleet, &mut dev, 0, rng);
@@ -248,6 +267,7 @@ fn step_events(fleet: &Fleet, dev: &mut Device, hour: u64, rng: &mut SimRng, nor
         if dev.firmware == 0 {
             dev.firmware = 1;
         }
+        dev.baseline_readings = 0;
         dev.uptime_hours = 0;
         dev.reboots += 1;
     }
@@ -256,6 +276,7 @@ fn step_events(fleet: &Fleet, dev: &mut Device, hour: u64, rng: &mut SimRng, nor
         dev.model = new_model;
         dev.new_firmware = fleet.cfg.drift.firmware_rollout.enabled;
         dev.firmware = 2;
+        dev.baseline_readings = 0;
         dev.uptime_hours = 0;
         dev.reboots = 0;
         draw_baselines(fleet, dev, rng, normal);
@@ -338,4 +359,29 @@ fn write_reading(
     for (dst, v) in row.iter_mut().zip(out) {
         *dst = v as f32;
     }
+}
+
+/// Appends how far this reading is from the device's running baseline, then folds the
+/// reading into it. Reads the columns as reported (`f32`), so a collector that only sees
+/// the reading computes the same numbers. Counters are compared on `ln(1 + x)`, so the
+/// deviation is a ratio and does not grow with the device's usual error level.
+fn write_baseline_deviations(fleet: &Fleet, dev: &mut Device, row: &mut [f32]) {
+    let tracked = [
+        f64::from(row[0]),
+        f64::from(row[1]),
+        f64::from(row[2]),
+        f64::from(row[3]),
+        f64::from(row[6]).max(0.0).ln_1p(),
+        f64::from(row[10]).max(0.0).ln_1p(),
+    ];
+    if dev.baseline_readings == 0 {
+        dev.baseline = tracked;
+    }
+    let tau = fleet.cfg.device_baseline.time_constant_hours;
+    let weight = (1.0 / f64::from(dev.baseline_readings + 1)).max(1.0 / tau);
+    for (k, v) in tracked.iter().enumerate() {
+        row[N_FEATURES + k] = (v - dev.baseline[k]) as f32;
+        dev.baseline[k] += weight * (v - dev.baseline[k]);
+    }
+    dev.baseline_readings = dev.baseline_readings.saturating_add(1);
 }
