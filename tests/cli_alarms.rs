@@ -34,6 +34,33 @@ fn judge_decisions(out: &std::path::Path) -> Vec<(String, String, u64, String)> 
         .collect()
 }
 
+/// `explain` on an `episode_continues` notice ends at the `DriftDetected` that opened
+/// the episode, which the causation walk alone does not reach.
+fn explain_reaches_the_opening_alarm(log: &std::path::Path) {
+    let log = log.to_str().expect("utf-8");
+    let shown = ledgerloop(&["log", "show", log, "--stream", "drift_judge", "--json"]);
+    let notice = String::from_utf8_lossy(&shown.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["payload"]["reason"] == "episode_continues")
+        .expect("the rollout continues an episode");
+    let id = notice["id"].as_str().expect("event id");
+    let explained = ledgerloop(&["explain", id, "--log", log]);
+    let out = text(&explained);
+    assert!(explained.status.success(), "{out}");
+    let opener = out
+        .split("<- episode opened by ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no episode opener in: {out}"));
+    assert!(opener.starts_with("DriftDetected drift_judge"), "{opener}");
+    let json = ledgerloop(&["explain", id, "--log", log, "--json"]);
+    let chain: Vec<serde_json::Value> =
+        serde_json::from_slice(&json.stdout).expect("explain --json");
+    let last = chain.last().expect("a chain");
+    assert_eq!(last["event_type"], "DriftDetected");
+    assert!(last["note"].as_str().is_some_and(|n| n.contains("opened")));
+}
+
 fn count(decisions: &[(String, String, u64, String)], kind: &str, reason: &str) -> usize {
     decisions
         .iter()
@@ -41,7 +68,7 @@ fn count(decisions: &[(String, String, u64, String)], kind: &str, reason: &str) 
         .count()
 }
 
-/// With `alarm_scope = "episode"` (shipped) a firmware rollout raises fewer alarms than per signal, every retrain request stands beside an alarm or an `episode_continues` notice, the requests are the same in both scopes, and `audit` re-derives the run.
+/// With `alarm_scope = "episode"` (shipped) a firmware rollout raises fewer alarms than per signal, every retrain request stands beside an alarm or an `episode_continues` notice, the requests are the same in both scopes, `explain` leads a continuation back to its opening alarm, and `audit` re-derives the run.
 #[test]
 fn a_spreading_shift_raises_one_alarm_per_episode() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -83,6 +110,7 @@ fn a_spreading_shift_raises_one_alarm_per_episode() {
     assert_eq!(count(&signal, "DriftNoticed", "episode_continues"), 0);
 
     let log = episode_run.join("log");
+    explain_reaches_the_opening_alarm(&log);
     let audit = ledgerloop(&["audit", log.to_str().expect("utf-8")]);
     let report = text(&audit);
     assert!(audit.status.success(), "{report}");

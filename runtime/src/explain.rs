@@ -45,6 +45,9 @@ pub struct Link {
     /// Other decisions taken on the same input (e.g. the `DriftDetected` beside a
     /// `RetrainRequested`), as (event type, payload).
     pub siblings: Vec<(String, serde_json::Value)>,
+    /// Why a link that is not a cause of the one before it is in the chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Link {
@@ -60,6 +63,7 @@ impl Link {
             decision: event.decision().is_some(),
             payload: serde_json::from_slice(&r.payload).unwrap_or(serde_json::Value::Null),
             siblings: Vec::new(),
+            note: None,
         }
     }
 }
@@ -122,7 +126,46 @@ pub fn explain(log_dir: &Path, target: &str) -> Result<Vec<Link>> {
         chain.push(link);
         next = r.causation_id;
     }
+    if let Some(opener) = episode_opener(&chain, &by_id) {
+        chain.push(opener);
+    }
     Ok(chain)
+}
+
+/// The alarm that opened the episode a chain's retrain continues, when the chain holds an
+/// `episode_continues` notice: that retrain's cause is a later crossing, not an alarm, so
+/// the causation walk alone would never reach the evidence that started the episode. The
+/// notice records the hour the episode opened; the opener is the last `DriftDetected`
+/// decided on an input of that hour before the notice.
+fn episode_opener(chain: &[Link], by_id: &HashMap<Uuid, (RecordedEvent, Event)>) -> Option<Link> {
+    let continues = |event_type: &str, payload: &serde_json::Value| {
+        (event_type == "DriftNoticed" && payload["reason"] == "episode_continues")
+            .then(|| payload["evidence"]["episode.opened_hour"].as_f64())
+            .flatten()
+    };
+    let (opened_hour, before) = chain.iter().find_map(|link| {
+        std::iter::once((link.event_type.as_str(), &link.payload))
+            .chain(link.siblings.iter().map(|(t, p)| (t.as_str(), p)))
+            .find_map(|(t, p)| continues(t, p))
+            .map(|hour| (hour, link.position))
+    })?;
+    let judged_at = |r: &RecordedEvent| match r.causation_id.and_then(|c| by_id.get(&c)) {
+        Some((_, Event::InputRecorded(input))) => Some(input.hour as f64),
+        _ => None,
+    };
+    let (r, event) = by_id
+        .values()
+        .filter(|(r, e)| {
+            r.position < before
+                && matches!(e, Event::DriftDetected(_))
+                && judged_at(r) == Some(opened_hour)
+        })
+        .max_by_key(|(r, _)| r.position)?;
+    let mut link = Link::of(r, event);
+    link.note = Some(format!(
+        "the alarm that opened the episode (hour {opened_hour}) this chain's retrain continues"
+    ));
+    Some(link)
 }
 
 /// What the loop iteration of `chain` cost: the iteration whose job's `TrainingStarted`
@@ -197,6 +240,9 @@ pub fn render(link: &Link) -> String {
         link.time,
         if link.decision { "decision" } else { "fact" }
     );
+    if let Some(note) = &link.note {
+        out.push_str(&format!("\n    ({note})"));
+    }
     render_payload(&mut out, &link.payload);
     for (event_type, payload) in &link.siblings {
         out.push_str(&format!("\n    decided on the same input: {event_type}"));

@@ -204,7 +204,11 @@ pub fn run_explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&chain)?);
     } else {
         for (i, link) in chain.iter().enumerate() {
-            let arrow = if i == 0 { "" } else { "<- caused by " };
+            let arrow = match (i, &link.note) {
+                (0, _) => "",
+                (_, Some(_)) => "<- episode opened by ",
+                _ => "<- caused by ",
+            };
             println!("{arrow}{}", render(link));
         }
         if let Some(cost) = iteration_cost(&args.log, &chain)? {
