@@ -51,6 +51,17 @@ pub const BASELINE_FEATURES: [&str; BASELINE_COLUMNS] = [
 /// Number of deviation columns.
 pub const BASELINE_COLUMNS: usize = 6;
 
+/// Per deviation column, the raw column it follows (index into [`FEATURES`]) and whether
+/// it is compared on `ln(1 + x)`.
+pub(crate) const BASELINE_SOURCES: [(usize, bool); BASELINE_COLUMNS] = [
+    (0, false), // rx_power_dbm
+    (1, false), // tx_power_dbm
+    (2, false), // laser_bias_ma
+    (3, false), // temperature_c
+    (6, true),  // fec_errors_per_hour
+    (10, true), // traffic_mb
+];
+
 /// Firmware slots per device model in the slice list (initial, rollout, new model's).
 pub const FIRMWARES: u16 = 3;
 
@@ -176,5 +187,22 @@ impl World for OntWorld {
             }
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each deviation column follows the raw column it is named after, on `ln(1 + x)`
+    /// exactly when that column is a log-scaled counter.
+    #[test]
+    fn deviation_columns_follow_the_raw_columns_they_name() {
+        for (name, (column, log)) in BASELINE_FEATURES.iter().zip(BASELINE_SOURCES) {
+            let (raw, log_scale) = FEATURES[column];
+            let stem = name.split("_vs_baseline").next().unwrap_or_default();
+            assert!(raw.starts_with(stem), "{name} follows {raw}");
+            assert_eq!(log, log_scale, "{name}");
+        }
     }
 }
