@@ -6,8 +6,9 @@
 //! current step. The canary is rolled back at once when it is clearly worse (the guard),
 //! advances to the next step when it stayed within tolerance for the step's minimum
 //! exposure, is promoted after the last step (after an `ApprovalGranted` naming it, when
-//! the policy asks for one), and is rolled back as stalled when a step never met its
-//! criteria in time. An operator's rollback command withdraws the canary, or, when none
+//! the policy asks for one) or from any step once it is significantly better
+//! (`early_promote_min_z`, off by default), and is rolled back as stalled when a step
+//! never met its criteria in time. An operator's rollback command withdraws the canary, or, when none
 //! runs, restores the previous champion at once.
 //!
 //! Refusals: routine inputs that call for nothing (a rejected verdict, a blessed verdict
@@ -88,6 +89,15 @@ pub struct ReleaserPolicy {
     /// (default `roll_back`). On a small fleet the first step's few devices may never
     /// serve the minimum in time, so every canary would stall however good it is.
     pub short_step: ShortStep,
+    /// Promote at once, from any step, a canary that is significantly *better* than the
+    /// champion: once both have served `guard_min_samples` outcomes in the step and the
+    /// step ran `min_step_hours`, a canary error rate below the champion's with a
+    /// two-proportion z of at least this promotes (still after an approval when
+    /// `require_approval`). The steps exist to limit the harm of a worse canary; after a
+    /// drift the canary is the fix, and every further day on the degraded champion costs
+    /// the whole fleet. 0 (the default) never shortcuts the steps; when set, >=
+    /// `guard_min_z`, so that better needs at least the evidence that worse does.
+    pub early_promote_min_z: f64,
 }
 
 /// The fate of a canary step that ran out of time before it served its minimum outcomes.
@@ -128,6 +138,7 @@ impl Default for ReleaserPolicy {
             guard_min_z: 0.0,
             require_approval: false,
             short_step: ShortStep::RollBack,
+            early_promote_min_z: 0.0,
         }
     }
 }
@@ -193,12 +204,21 @@ impl ReleaserPolicy {
                 "must be finite and >= 0",
             ));
         }
+        let early = self.early_promote_min_z;
+        if !(early.is_finite() && (early == 0.0 || (early > 0.0 && early >= self.guard_min_z))) {
+            return Err(invalid(
+                p,
+                "early_promote_min_z",
+                early,
+                "must be 0 (off) or finite, > 0 and >= guard_min_z",
+            ));
+        }
         Ok(())
     }
 
     /// The rule recorded with every decision: the policy name and all its parameters
-    /// (`short_step` only when it is not the default, so that logs written before it
-    /// existed re-derive to the same rule).
+    /// (`short_step` and `early_promote_min_z` only when they are not the default, so
+    /// that logs written before they existed re-derive to the same rule).
     pub fn rule(&self) -> Rule {
         let rule = Rule::new(self.name.clone())
             .with("steps", self.steps.clone())
@@ -211,9 +231,14 @@ impl ReleaserPolicy {
             .with("guard_min_samples", self.guard_min_samples)
             .with("guard_min_z", self.guard_min_z)
             .with("require_approval", self.require_approval);
-        match self.short_step {
+        let rule = match self.short_step {
             ShortStep::RollBack => rule,
             short => rule.with("short_step", short.as_str()),
+        };
+        if self.early_promote_min_z > 0.0 {
+            rule.with("early_promote_min_z", self.early_promote_min_z)
+        } else {
+            rule
         }
     }
 }

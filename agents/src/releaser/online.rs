@@ -94,6 +94,16 @@ impl StepWindow {
             && self.champion.served >= p.min_step_samples
     }
 
+    /// Significantly better than the champion, with the guard's sample minimum and the
+    /// step's minimum hours behind it (`early_promote_min_z`; never when it is 0).
+    fn clearly_better(&self, p: &ReleaserPolicy) -> bool {
+        p.early_promote_min_z > 0.0
+            && self.hours >= p.min_step_hours
+            && self.guard_ready(p)
+            && self.gap_points < 0.0
+            && -self.gap_z() >= p.early_promote_min_z
+    }
+
     /// Out of time short of the minimum outcomes, but with a canary that served something
     /// and is within tolerance: the step `short_step = "advance"` lets go on.
     fn short_but_within_tolerance(&self, p: &ReleaserPolicy) -> bool {
@@ -197,7 +207,8 @@ impl Releaser {
         }))
     }
 
-    /// Judges the running step: guard first, then advance or promote, then stall.
+    /// Judges the running step: guard first, then early promotion of a clearly better
+    /// canary, then advance or promote, then stall.
     pub(super) fn on_tick(
         &self,
         state: &ReleaserState,
@@ -228,25 +239,19 @@ impl Releaser {
         let advance = |to: f64, evidence: Evidence| {
             self.advance(run, to, next, online, &state.champion, evidence)
         };
+        // A step that would promote anyway does so on the ordinary path below.
+        let ordinary_promotion = next_fraction.is_none() && window.exposure_met(p);
+        if !ordinary_promotion && window.clearly_better(p) {
+            let evidence = evidence
+                .with("step.promoted_early", 1.0)
+                .with("threshold.early_promote_min_z", p.early_promote_min_z);
+            return Ok(self.promote_or_hold(state, run, online, evidence));
+        }
         if window.exposure_met(p) && window.gap_points <= p.advance_tolerance_points {
             if let Some(to) = next_fraction {
                 return Ok(vec![advance(to, evidence)]);
             }
-            let approved = state.approvals.contains(&run.model_id);
-            if !p.require_approval || approved {
-                let evidence = evidence
-                    .with("approval.required", flag(p.require_approval))
-                    .with("approval.granted", flag(approved));
-                return Ok(vec![Event::ModelPromoted(ModelPromoted {
-                    model_id: run.model_id.clone(),
-                    previous_model_id: state.champion.clone(),
-                    hour: online.hour,
-                    evidence,
-                    rule: p.rule(),
-                })]);
-            }
-            // Ready but unapproved: hold, and do not count the wait as a stalled step.
-            return Ok(Vec::new());
+            return Ok(self.promote_or_hold(state, run, online, evidence));
         }
         if window.hours >= p.max_step_hours {
             let go_on = p.short_step == ShortStep::Advance && window.short_but_within_tolerance(p);
@@ -256,6 +261,32 @@ impl Releaser {
             return Ok(vec![rollback(REASON_STALLED, evidence)]);
         }
         Ok(Vec::new())
+    }
+
+    /// Promotes the canary, or holds it (no events) while the policy waits for an
+    /// operator's approval; a held canary's wait never counts as a stalled step.
+    fn promote_or_hold(
+        &self,
+        state: &ReleaserState,
+        run: &CanaryRun,
+        online: &OnlineStats,
+        evidence: Evidence,
+    ) -> Vec<Event> {
+        let p = &self.policy;
+        let approved = state.approvals.contains(&run.model_id);
+        if p.require_approval && !approved {
+            return Vec::new();
+        }
+        let evidence = evidence
+            .with("approval.required", flag(p.require_approval))
+            .with("approval.granted", flag(approved));
+        vec![Event::ModelPromoted(ModelPromoted {
+            model_id: run.model_id.clone(),
+            previous_model_id: state.champion.clone(),
+            hour: online.hour,
+            evidence,
+            rule: p.rule(),
+        })]
     }
 
     fn advance(
