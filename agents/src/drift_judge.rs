@@ -273,7 +273,12 @@ pub fn judge(
             None
         };
         let episode = match &state.episode {
-            Some(e) if policy.alarm_scope == AlarmScope::Episode && e.covers(s) => Some(e),
+            Some(e)
+                if policy.alarm_scope == AlarmScope::Episode
+                    && e.covers(s, policy.episode_joins_any_feature) =>
+            {
+                Some(e)
+            }
             _ => None,
         };
         match (reason, episode) {
@@ -355,6 +360,9 @@ fn continues(
         n.rule = std::mem::take(&mut n.rule)
             .with("alarm_scope", "episode")
             .with("episode_quiet_rounds", policy.episode_quiet_rounds);
+        if policy.episode_joins_any_feature {
+            n.rule = std::mem::take(&mut n.rule).with("episode_joins_any_feature", true);
+        }
     }
     event
 }

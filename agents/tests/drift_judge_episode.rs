@@ -200,3 +200,57 @@ fn an_error_stream_crossing_keeps_the_episode_open() {
     );
     assert!(state.episode.is_some());
 }
+
+/// Given an episode opened by `a` that `a` keeps open, when `b` (never in the episode)
+/// crosses after the cool-down, then by default it raises a second alarm and with
+/// `episode_joins_any_feature` it continues the episode; the retrain requests are the same.
+#[test]
+fn any_feature_continues_an_open_episode_when_asked() {
+    let inputs = windows(&[
+        (0.0, 0.0),
+        (0.0, 0.0),
+        (1.0, 0.0),
+        (1.0, 0.0),
+        (1.0, 0.0),
+        (1.0, 1.0),
+    ]);
+    let own = DriftJudge::new(policy(AlarmScope::Episode, 3)).expect("valid");
+    let any = DriftJudge::new(DriftJudgePolicy {
+        episode_joins_any_feature: true,
+        ..policy(AlarmScope::Episode, 3)
+    })
+    .expect("valid");
+    let (_, _, by_own) = run(&own, &inputs);
+    let (state, _, by_any) = run(&any, &inputs);
+    assert_eq!(alarms(&by_own), ["a", "b"]);
+    assert_eq!(alarms(&by_any), ["a"]);
+    assert_eq!(continuations(&by_any), ["b"]);
+    assert_eq!(requests(&by_own), requests(&by_any));
+    assert_eq!(state.alarms, 1);
+    let continued = by_any.iter().find_map(|e| match e {
+        Event::DriftNoticed(n) if n.reason == REASON_EPISODE_CONTINUES => Some(n),
+        _ => None,
+    });
+    let rule = &continued.expect("a continuation").rule;
+    assert_eq!(
+        rule.params.get("episode_joins_any_feature"),
+        Some(&serde_json::json!(true))
+    );
+}
+
+/// Given per-signal alarms, when the policy asks episodes to join any feature, then it
+/// is refused before the run (there are no episodes); off, it is left out of the record.
+#[test]
+fn any_feature_needs_the_episode_scope() {
+    let contradictory = DriftJudgePolicy {
+        episode_joins_any_feature: true,
+        ..policy(AlarmScope::Signal, 3)
+    };
+    let err = DriftJudge::new(contradictory).expect_err("refused");
+    assert!(
+        err.to_string().contains("episode_joins_any_feature"),
+        "{err}"
+    );
+    let recorded = serde_json::to_value(policy(AlarmScope::Episode, 3)).expect("serialises");
+    assert!(recorded.get("episode_joins_any_feature").is_none());
+}

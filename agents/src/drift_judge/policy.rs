@@ -213,6 +213,15 @@ pub struct DriftJudgePolicy {
     /// that close it, in [1, 366] (default 3). Left out of the recorded policy when 3.
     #[serde(skip_serializing_if = "is_default_quiet_rounds")]
     pub episode_quiet_rounds: u32,
+    /// Episode scope: while an episode is open, a crossing of *any* feature continues it
+    /// (and keeps it from closing), not only of the features already in it. A shift that
+    /// grows for weeks, like a new device model replacing a growing share of the fleet,
+    /// reaches one feature after another days apart, and each would otherwise alarm as
+    /// new; the price is that a second shift starting while the first is still crossing
+    /// continues it without an alarm of its own (its retrain is still requested). Off by
+    /// default and then left out of the recorded policy, so older logs re-derive unchanged.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub episode_joins_any_feature: bool,
 }
 
 fn is_default_quiet_rounds(rounds: &u32) -> bool {
@@ -247,6 +256,7 @@ impl Default for DriftJudgePolicy {
             estimate_gain: false,
             alarm_scope: AlarmScope::Signal,
             episode_quiet_rounds: DEFAULT_EPISODE_QUIET_ROUNDS,
+            episode_joins_any_feature: false,
         }
     }
 }
@@ -328,6 +338,14 @@ impl DriftJudgePolicy {
                 "episode_quiet_rounds",
                 self.episode_quiet_rounds,
                 "must lie in [1, 366]",
+            ));
+        }
+        if self.episode_joins_any_feature && self.alarm_scope != AlarmScope::Episode {
+            return Err(invalid(
+                COMPONENT,
+                "episode_joins_any_feature",
+                true,
+                "needs alarm_scope = \"episode\" (there are no episodes to join)",
             ));
         }
         if self.reference_hours == 0 || self.window_hours == 0 {

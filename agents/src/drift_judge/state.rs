@@ -108,9 +108,10 @@ pub struct Episode {
 
 impl Episode {
     /// Whether `signal` belongs to the episode: one of its features, or a symptom of any
-    /// shift (the error stream, the confidence).
-    pub fn covers(&self, signal: &Signal) -> bool {
-        signal.kind != "data" || self.keys.contains(&signal.key())
+    /// shift (the error stream, the confidence); with `any_feature`
+    /// (`episode_joins_any_feature`), every signal does.
+    pub fn covers(&self, signal: &Signal, any_feature: bool) -> bool {
+        any_feature || signal.kind != "data" || self.keys.contains(&signal.key())
     }
 
     /// Adds a signal key, keeping the set bounded like the hysteresis set.
@@ -280,7 +281,11 @@ impl DriftJudgeState {
         let Some(episode) = self.episode.as_mut() else {
             return;
         };
-        if signals.iter().any(|s| s.fired && episode.covers(s)) {
+        let any_feature = policy.episode_joins_any_feature;
+        if signals
+            .iter()
+            .any(|s| s.fired && episode.covers(s, any_feature))
+        {
             episode.quiet_rounds = 0;
             return;
         }
