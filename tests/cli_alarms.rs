@@ -81,7 +81,13 @@ fn a_spreading_shift_raises_one_alarm_per_episode() {
     let per_signal = dir.path().join("ont-signal.toml");
     std::fs::write(
         &per_signal,
-        shipped.replace("alarm_scope = \"episode\"", "alarm_scope = \"signal\""),
+        shipped
+            .replace("alarm_scope = \"episode\"", "alarm_scope = \"signal\"")
+            // Joining any feature only means something in episodes (refused otherwise).
+            .replace(
+                "episode_joins_any_feature = true",
+                "episode_joins_any_feature = false",
+            ),
     )
     .expect("write policy");
 

@@ -95,7 +95,7 @@ fn tight_budget_retrains_less_and_the_report_shows_it() {
         dir.path(),
         "tight.toml",
         &[
-            ("cpu_seconds_per_week = ", "cpu_seconds_per_week = 3.0"),
+            ("cpu_seconds_per_week = ", "cpu_seconds_per_week = 2.0"),
             (
                 "prior_cpu_seconds_per_row = ",
                 "prior_cpu_seconds_per_row = 0.0003",

@@ -72,7 +72,7 @@ fn devices_drive_the_mesh_and_predict_answers() {
     let answer = loop {
         let asked = predict(
             &url,
-            "--features=-19.5,2.5,12.0,45.0,3.3,0,0,0.01,1200,1,35,3,-0.2,0,0.1,1.5,0.05,-0.1",
+            "--features=-19.5,2.5,12.0,45.0,3.3,0,0,0.01,1200,1,35,3,-0.2,0,0.1,1.5,0.05,0.02,-0.1",
         );
         if asked.status.success() {
             break text(&asked);
@@ -90,7 +90,7 @@ fn devices_drive_the_mesh_and_predict_answers() {
     let wrong = predict(&url, "--features=1,2,3");
     assert!(!wrong.status.success());
     assert!(
-        text(&wrong).contains("this world takes 18: rx_power_dbm"),
+        text(&wrong).contains("this world takes 19: rx_power_dbm"),
         "{}",
         text(&wrong)
     );

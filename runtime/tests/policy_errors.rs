@@ -72,7 +72,7 @@ fn shipped_policy_parses() -> Result<()> {
         dir.display()
     );
     let config = GovernedConfig::parse(&ont_text()?, &agents_path())?;
-    assert_eq!(config.perceiver.features.len(), 18);
+    assert_eq!(config.perceiver.features.len(), 19);
     assert!(config.evaluator.significance_alpha > 0.0 && config.evaluator.significance_alpha < 1.0);
     Ok(())
 }

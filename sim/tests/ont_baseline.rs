@@ -1,4 +1,4 @@
-//! ONT per-device baseline deviations (`[ont.device_baseline]`): what the six extra
+//! ONT per-device baseline deviations (`[ont.device_baseline]`): what the seven extra
 //! columns hold, that they leave the raw columns alone, and that they restart when a
 //! device's firmware changes.
 
@@ -43,7 +43,7 @@ fn mean(xs: &[f64]) -> f64 {
     xs.iter().sum::<f64>() / xs.len().max(1) as f64
 }
 
-/// Enabled, the world has 18 columns named as documented; the twelve raw columns, keys,
+/// Enabled, the world has 19 columns named as documented; the twelve raw columns, keys,
 /// labels and slices are bit-identical to a run without them (the baseline draws nothing).
 #[test]
 fn deviation_columns_leave_the_raw_columns_alone() {

@@ -45,11 +45,12 @@ pub const BASELINE_FEATURES: [&str; BASELINE_COLUMNS] = [
     "laser_bias_vs_baseline_ma",
     "temperature_vs_baseline_c",
     "fec_errors_vs_baseline_log",
+    "packet_loss_vs_baseline_log",
     "traffic_vs_baseline_log",
 ];
 
 /// Number of deviation columns.
-pub const BASELINE_COLUMNS: usize = 6;
+pub const BASELINE_COLUMNS: usize = 7;
 
 /// Per deviation column, the raw column it follows (index into [`FEATURES`]) and whether
 /// it is compared on `ln(1 + x)`.
@@ -59,6 +60,7 @@ pub(crate) const BASELINE_SOURCES: [(usize, bool); BASELINE_COLUMNS] = [
     (2, false), // laser_bias_ma
     (3, false), // temperature_c
     (6, true),  // fec_errors_per_hour
+    (7, true),  // packet_loss_pct
     (10, true), // traffic_mb
 ];
 
