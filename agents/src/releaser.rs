@@ -8,8 +8,8 @@
 //! exposure, is promoted after the last step (after an `ApprovalGranted` naming it, when
 //! the policy asks for one) or from any step once it is significantly better
 //! (`early_promote_min_z`, off by default), and is rolled back as stalled when a step
-//! never met its criteria in time. An operator's rollback command withdraws the canary, or, when none
-//! runs, restores the previous champion at once.
+//! never met its criteria in time. An operator's rollback command withdraws the canary,
+//! or, when none runs, restores the previous champion at once.
 //!
 //! Refusals: routine inputs that call for nothing (a rejected verdict, a blessed verdict
 //! while another canary runs, a tick with no canary) yield no events. An *explicit*

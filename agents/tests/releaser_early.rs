@@ -108,7 +108,8 @@ fn early_promotion_needs_significance_samples_and_hours() {
     assert_eq!(young, vec![], "4 hours < min_step_hours 6");
 }
 
-/// The approval gate still holds an early promotion until an approval names the canary.
+/// With the approval gate on, a clearly better canary walks on through the steps until
+/// an approval names it; then the next clearly better look promotes it early.
 #[test]
 fn early_promotion_waits_for_approval() {
     let p = ReleaserPolicy {
@@ -117,7 +118,11 @@ fn early_promotion_waits_for_approval() {
     };
     let mut given = given_canary(&p);
     let input = tick(16, (250, 10), (3000, 300));
-    assert_eq!(decide(&p, &given, &input), vec![]);
+    let unapproved = decide(&p, &given, &input);
+    assert!(
+        matches!(&unapproved[..], [Event::CanaryStepAdvanced(s)] if s.to_fraction == 0.25),
+        "{unapproved:?}"
+    );
     given.push(Event::ApprovalGranted(ApprovalGranted {
         subject_id: "m1".into(),
         operator: "alice".into(),
@@ -125,7 +130,8 @@ fn early_promotion_waits_for_approval() {
     }));
     let events = decide(&p, &given, &input);
     assert!(
-        matches!(&events[..], [Event::ModelPromoted(m)] if m.evidence.get("approval.granted") == Some(1.0)),
+        matches!(&events[..], [Event::ModelPromoted(m)] if m.evidence.get("approval.granted") == Some(1.0)
+            && m.evidence.get("step.promoted_early") == Some(1.0)),
         "{events:?}"
     );
 }

@@ -239,9 +239,11 @@ impl Releaser {
         let advance = |to: f64, evidence: Evidence| {
             self.advance(run, to, next, online, &state.champion, evidence)
         };
-        // A step that would promote anyway does so on the ordinary path below.
+        // A step that would promote anyway does so on the ordinary path below, and a
+        // canary still waiting for its approval walks on through the steps meanwhile.
         let ordinary_promotion = next_fraction.is_none() && window.exposure_met(p);
-        if !ordinary_promotion && window.clearly_better(p) {
+        let approved = !p.require_approval || state.approvals.contains(&run.model_id);
+        if !ordinary_promotion && approved && window.clearly_better(p) {
             let evidence = evidence
                 .with("step.promoted_early", 1.0)
                 .with("threshold.early_promote_min_z", p.early_promote_min_z);
