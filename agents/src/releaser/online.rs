@@ -100,7 +100,6 @@ impl StepWindow {
         p.early_promote_min_z > 0.0
             && self.hours >= p.min_step_hours
             && self.guard_ready(p)
-            && self.gap_points < 0.0
             && -self.gap_z() >= p.early_promote_min_z
     }
 

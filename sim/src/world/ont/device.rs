@@ -6,7 +6,7 @@ use crate::clock::Clock;
 use crate::config::ont::{DeviceModel, OntConfig};
 use crate::rng::{exponential, weighted_index, Normal, SimRng};
 
-use super::{BASELINE_COLUMNS, BASELINE_SOURCES, FIRMWARES, N_FEATURES};
+use super::{BASELINE_COLUMNS, BASELINE_SOURCES, FEATURES, FIRMWARES, N_FEATURES};
 
 const NEVER: u64 = u64::MAX;
 
@@ -366,9 +366,9 @@ fn write_reading(
 /// the reading computes the same numbers. Counters are compared on `ln(1 + x)`, so the
 /// deviation is a ratio and does not grow with the device's usual error level.
 fn write_baseline_deviations(fleet: &Fleet, dev: &mut Device, row: &mut [f32]) {
-    let tracked = BASELINE_SOURCES.map(|(column, log)| {
+    let tracked = BASELINE_SOURCES.map(|column| {
         let x = f64::from(row[column]);
-        if log {
+        if FEATURES[column].1 {
             x.max(0.0).ln_1p()
         } else {
             x
