@@ -10,13 +10,14 @@
 //!
 //! A report with impossible numbers (accuracy outside [0, 1], NaN, more discordant pairs
 //! than samples) is refused with [`Error::InvalidInput`] instead of judged: a verdict on
-//! garbage would look like evidence. A candidate that already has a verdict gets no
-//! second one, so a re-delivered report is harmless.
+//! garbage would look like evidence. A candidate gets one verdict per champion it is
+//! judged against, so a re-delivered report is harmless, while a candidate judged again
+//! after the champion changed (a Releaser's `queue_blessed` line) gets a fresh verdict.
 
 pub mod gates;
 pub mod mcnemar;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ledgerloop_events::catalogue::VerdictIssued;
 use ledgerloop_events::{Event, Evidence, Rule};
@@ -265,11 +266,27 @@ fn bad_input(reason: String) -> Error {
     }
 }
 
-/// The Evaluator's fold: the verdict already issued for each candidate.
+/// The Evaluator's fold: the verdicts already issued.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EvaluatorState {
-    /// Candidate model id -> `blessed` or `rejected`.
+    /// Candidate model id -> its latest verdict, `blessed` or `rejected`.
     pub verdicts: BTreeMap<String, String>,
+    /// Candidate model id -> the champions it was judged against. A candidate gets one
+    /// verdict per champion: judged again after the champion changed, it gets a new one.
+    #[serde(default)]
+    pub judged_against: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl EvaluatorState {
+    /// Whether `candidate` already has a verdict against `champion`. A state folded
+    /// before `judged_against` existed knows only that some verdict was issued, and
+    /// counts it as this one, as the Evaluator did then.
+    pub fn has_verdict(&self, candidate: &str, champion: &str) -> bool {
+        match self.judged_against.get(candidate) {
+            Some(champions) => champions.contains(champion),
+            None => self.verdicts.contains_key(candidate),
+        }
+    }
 }
 
 /// The Evaluator decider: a validated policy.
@@ -296,7 +313,7 @@ impl Decider for Evaluator {
     type Input = EvaluationReport;
 
     fn decide(&self, state: &EvaluatorState, report: &EvaluationReport) -> Result<Vec<Event>> {
-        if state.verdicts.contains_key(&report.candidate_model_id) {
+        if state.has_verdict(&report.candidate_model_id, &report.champion_model_id) {
             return Ok(Vec::new());
         }
         report.validate()?;
@@ -328,6 +345,11 @@ impl Decider for Evaluator {
             state
                 .verdicts
                 .insert(v.candidate_model_id.clone(), v.verdict.clone());
+            let champions = state
+                .judged_against
+                .entry(v.candidate_model_id.clone())
+                .or_default();
+            champions.insert(v.champion_model_id.clone().unwrap_or_default());
         }
     }
 }

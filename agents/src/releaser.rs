@@ -9,7 +9,10 @@
 //! the policy asks for one) or from any step once it is significantly better
 //! (`early_promote_min_z`, off by default), and is rolled back as stalled when a step
 //! never met its criteria in time. An operator's rollback command withdraws the canary,
-//! or, when none runs, restores the previous champion at once.
+//! or, when none runs, restores the previous champion at once. With `queue_blessed`, the
+//! newest candidate blessed while a canary ran waits in line (`ReleaserState::waiting`)
+//! and starts its canary as soon as the running one is rolled back by the guard or as
+//! stalled.
 //!
 //! Refusals: routine inputs that call for nothing (a rejected verdict, a blessed verdict
 //! while another canary runs, a tick with no canary) yield no events. An *explicit*
@@ -98,6 +101,13 @@ pub struct ReleaserPolicy {
     /// the whole fleet. 0 (the default) never shortcuts the steps; when set, >=
     /// `guard_min_z`, so that better needs at least the evidence that worse does.
     pub early_promote_min_z: f64,
+    /// Keep in line the newest candidate blessed while another canary ran, instead of
+    /// dropping it (default false). It starts its canary when the running one is rolled
+    /// back by the guard or as stalled (its verdict still names the champion); when the
+    /// running one is promoted instead, the host has it judged again against the new
+    /// champion, and a blessed verdict then starts it. Without this, a candidate trained
+    /// on fresher data than the canary is never served, and the next retrain is days away.
+    pub queue_blessed: bool,
 }
 
 /// The fate of a canary step that ran out of time before it served its minimum outcomes.
@@ -139,6 +149,7 @@ impl Default for ReleaserPolicy {
             require_approval: false,
             short_step: ShortStep::RollBack,
             early_promote_min_z: 0.0,
+            queue_blessed: false,
         }
     }
 }
@@ -217,8 +228,8 @@ impl ReleaserPolicy {
     }
 
     /// The rule recorded with every decision: the policy name and all its parameters
-    /// (`short_step` and `early_promote_min_z` only when they are not the default, so
-    /// that logs written before they existed re-derive to the same rule).
+    /// (`short_step`, `early_promote_min_z` and `queue_blessed` only when they are not the
+    /// default, so that logs written before they existed re-derive to the same rule).
     pub fn rule(&self) -> Rule {
         let rule = Rule::new(self.name.clone())
             .with("steps", self.steps.clone())
@@ -235,8 +246,13 @@ impl ReleaserPolicy {
             ShortStep::RollBack => rule,
             short => rule.with("short_step", short.as_str()),
         };
-        if self.early_promote_min_z > 0.0 {
+        let rule = if self.early_promote_min_z > 0.0 {
             rule.with("early_promote_min_z", self.early_promote_min_z)
+        } else {
+            rule
+        };
+        if self.queue_blessed {
+            rule.with("queue_blessed", true)
         } else {
             rule
         }

@@ -216,3 +216,26 @@ fn replay_is_deterministic() {
         event.to_payload_json().expect("verdict encodes");
     }
 }
+
+/// Judged again against a new champion, a candidate gets a fresh verdict; the same
+/// report delivered twice still gets one.
+#[test]
+fn candidate_judged_against_a_new_champion_gets_a_new_verdict() {
+    let evaluator = Evaluator::new(EvaluatorPolicy::default()).expect("valid");
+    let first = evaluator
+        .decide(&EvaluatorState::default(), &report("c1"))
+        .expect("decides");
+    let state = fold::<Evaluator>(&first);
+    let again = EvaluationReport {
+        champion_model_id: "champ-1".into(),
+        ..report("c1")
+    };
+    let second = evaluator.decide(&state, &again).expect("decides");
+    let [Event::VerdictIssued(v)] = &second[..] else {
+        panic!("expected a verdict, got {second:?}");
+    };
+    assert_eq!(v.champion_model_id.as_deref(), Some("champ-1"));
+    let state = fold::<Evaluator>(&[first, second].concat());
+    assert_eq!(evaluator.decide(&state, &again).expect("decides"), vec![]);
+    assert!(state.has_verdict("c1", "champ-0") && state.has_verdict("c1", "champ-1"));
+}

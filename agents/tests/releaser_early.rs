@@ -3,8 +3,8 @@
 
 use ledgerloop_agents::decider::{fold, Decider};
 use ledgerloop_agents::releaser::{Releaser, ReleaserInput, ReleaserPolicy};
-use ledgerloop_events::catalogue::{ApprovalGranted, CanaryStarted};
-use ledgerloop_events::{Event, Evidence};
+use ledgerloop_events::catalogue::ApprovalGranted;
+use ledgerloop_events::Event;
 
 #[path = "support/releaser_inputs.rs"]
 mod inputs;
@@ -19,23 +19,8 @@ fn early_policy() -> ReleaserPolicy {
     }
 }
 
-/// Blessed m1 canaried against m0 from hour 10, m0 at 5000 served / 500 errors then.
 fn given_canary(p: &ReleaserPolicy) -> Vec<Event> {
-    vec![
-        baseline("m0"),
-        Event::VerdictIssued(verdict("m1", "m0", "blessed")),
-        Event::CanaryStarted(CanaryStarted {
-            model_id: "m1".into(),
-            champion_model_id: "m0".into(),
-            fraction: 0.05,
-            hour: 10,
-            baseline_champion_served: 5000,
-            baseline_champion_errors: 500,
-            evidence: Evidence::new(),
-            rule: p.rule(),
-            ..Default::default()
-        }),
-    ]
+    inputs::given_canary(p.rule())
 }
 
 fn tick(hour: u64, canary: (u64, u64), champion: (u64, u64)) -> ReleaserInput {

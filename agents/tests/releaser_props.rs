@@ -53,8 +53,8 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn policy() -> impl Strategy<Value = ReleaserPolicy> {
     let short = prop_oneof![Just(ShortStep::RollBack), Just(ShortStep::Advance)];
-    (any::<bool>(), 0.3..=1.0f64, 0..3usize, short).prop_map(
-        |(require_approval, max, n, short_step)| {
+    (any::<bool>(), 0.3..=1.0f64, 0..3usize, short, any::<bool>()).prop_map(
+        |(require_approval, max, n, short_step, queue_blessed)| {
             let steps: Vec<f64> = [0.05, 0.25, 0.5][..=n]
                 .iter()
                 .map(|s| (s * 2.0 * max).min(max))
@@ -68,6 +68,7 @@ fn policy() -> impl Strategy<Value = ReleaserPolicy> {
                 max_step_hours: 24,
                 guard_min_samples: 30,
                 short_step,
+                queue_blessed,
                 ..ReleaserPolicy::default()
             }
         },
@@ -175,8 +176,9 @@ impl Host {
 proptest! {
     /// Every produced decision respects: one champion that is never the canary, canary
     /// fraction in (0, max], canaries and promotions only of blessed candidates, no
-    /// canary started while one runs, promotions approved when policy demands; and the
-    /// whole run replays to the same state and the same events.
+    /// canary started while one runs (a rollback may start the candidate in line),
+    /// promotions approved when policy demands; and the whole run replays to the same
+    /// state and the same events.
     #[test]
     fn releaser_invariants_hold(policy in policy(), ops in proptest::collection::vec(op(), 1..120)) {
         let r = Releaser::new(policy.clone()).expect("generated policies are valid");
@@ -196,7 +198,8 @@ proptest! {
                 Releaser::evolve(&mut state, event);
                 host.log.push(event.clone());
             }
-            let had_canary = state.canary.is_some();
+            // A rollback may free the slot and start the candidate in line in one decision.
+            let mut running = state.canary.as_ref().map(|c| c.model_id.clone());
             let events = match r.decide_and_evolve(&mut state, &input) {
                 Ok(events) => events,
                 Err(Error::Refused { .. }) => Vec::new(),
@@ -205,13 +208,16 @@ proptest! {
             for event in &events {
                 match event {
                     Event::CanaryStarted(c) => {
-                        prop_assert!(!had_canary, "second canary {}", c.model_id);
+                        prop_assert!(running.is_none(), "second canary {}", c.model_id);
                         prop_assert!(blessed.contains(&c.model_id));
+                        running = Some(c.model_id.clone());
                     }
                     Event::ModelPromoted(p) => {
                         prop_assert!(blessed.contains(&p.model_id));
                         prop_assert!(!policy.require_approval || approved.contains(&p.model_id));
+                        running = None;
                     }
+                    Event::RolledBack(r) if running.as_ref() == Some(&r.model_id) => running = None,
                     _ => {}
                 }
                 event.to_payload_json().map_err(|e| TestCaseError::fail(e.to_string()))?;

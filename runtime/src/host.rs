@@ -49,8 +49,8 @@ use crate::restore::InputKey;
 use crate::step::{Agents, Input, Role, States};
 use crate::workers;
 
-pub(crate) use evaluate::heldout_ready;
 pub use evaluate::Candidate;
+pub(crate) use evaluate::{heldout_ready, requeue_in_line};
 pub use faults::FaultLog;
 pub use operator::{OperatorAction, OperatorCommand, OPERATOR_STREAM};
 pub use perceive::PendingLabel;
@@ -98,6 +98,9 @@ pub struct GovernedPolicy {
     pending_labels: BTreeMap<(u64, u32), PendingLabel>,
     request_events: BTreeMap<String, Uuid>,
     candidates: Vec<Candidate>,
+    /// Candidates already evaluated, by model id: one in the Releaser's line is judged
+    /// again from here after a promotion (`queue_blessed`).
+    judged: BTreeMap<String, Candidate>,
     last_decision: BTreeMap<Role, Uuid>,
     last_retrain_request: Option<Uuid>,
     outcome_counts: Vec<u64>,
@@ -158,6 +161,7 @@ impl GovernedPolicy {
             pending_labels: BTreeMap::new(),
             request_events: BTreeMap::new(),
             candidates: Vec::new(),
+            judged: BTreeMap::new(),
             last_decision: BTreeMap::new(),
             last_retrain_request: None,
             outcome_counts: Vec::new(),

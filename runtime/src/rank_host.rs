@@ -77,6 +77,9 @@ pub struct RankGovernedPolicy {
     models: BTreeMap<String, Arc<RankModel>>,
     route: ServingRoute,
     candidates: Vec<Candidate>,
+    /// Candidates already evaluated, by model id: one in the Releaser's line is judged
+    /// again from here after a promotion (`queue_blessed`).
+    judged: BTreeMap<String, Candidate>,
     last_decision: BTreeMap<Role, Uuid>,
     last_retrain_request: Option<Uuid>,
     /// Cumulative impressions and unclicked impressions per serving version.
@@ -133,6 +136,7 @@ impl RankGovernedPolicy {
             models: BTreeMap::new(),
             route: ServingRoute::champion("unstarted"),
             candidates: Vec::new(),
+            judged: BTreeMap::new(),
             last_decision: BTreeMap::new(),
             last_retrain_request: None,
             clicks: BTreeMap::new(),

@@ -231,7 +231,7 @@ impl Releaser {
         };
         let significant = window.gap_z() >= p.guard_min_z;
         if window.guard_ready(p) && window.gap_points > p.rollback_margin_points && significant {
-            return Ok(vec![rollback(REASON_GUARD, evidence)]);
+            return Ok(self.then_next_in_line(state, rollback(REASON_GUARD, evidence), online));
         }
         let next = run.step_index as usize + 1;
         let next_fraction = p.steps.get(next).copied();
@@ -259,9 +259,38 @@ impl Releaser {
             if let (true, Some(to)) = (go_on, next_fraction) {
                 return Ok(vec![advance(to, evidence.with("step.advanced_short", 1.0))]);
             }
-            return Ok(vec![rollback(REASON_STALLED, evidence)]);
+            return Ok(self.then_next_in_line(state, rollback(REASON_STALLED, evidence), online));
         }
         Ok(Vec::new())
+    }
+
+    /// A rollback, followed (with `queue_blessed`) by the canary of the candidate in line
+    /// when its verdict names the champion the rollback leaves serving. The slot is free
+    /// and the candidate passed every gate against that champion, so waiting for the next
+    /// retrain would only keep the fleet on the model the drift degraded.
+    fn then_next_in_line(
+        &self,
+        state: &ReleaserState,
+        rolled_back: Event,
+        online: &OnlineStats,
+    ) -> Vec<Event> {
+        let mut events = vec![rolled_back];
+        if !self.policy.queue_blessed {
+            return events;
+        }
+        let mut after = state.clone();
+        after.apply(&events[0]);
+        let Some(next) = after.ready_in_line().map(str::to_string) else {
+            return events;
+        };
+        let judged_against = after.champion.clone();
+        if let Ok(Event::CanaryStarted(mut started)) =
+            self.start_canary(&after, &next, &judged_against, online)
+        {
+            started.evidence = started.evidence.with("canary.from_line", 1.0);
+            events.push(Event::CanaryStarted(started));
+        }
+        events
     }
 
     /// Promotes the canary, or holds it (no events) while the policy waits for an

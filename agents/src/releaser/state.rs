@@ -3,7 +3,8 @@
 //! Besides the Releaser's own decisions the fold reads three foreign events: the first
 //! `BaselineTrained` in the log seeds the champion (later ones are the oracle's daily
 //! retrains, which never serve), every `VerdictIssued` records whether a candidate is
-//! blessed and against which champion, and every `ApprovalGranted` records an approval.
+//! blessed and against which champion (and puts a candidate blessed while a canary runs
+//! in line), and every `ApprovalGranted` records an approval.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,6 +48,11 @@ pub struct ReleaserState {
     pub retired: BTreeSet<String>,
     /// Promoted version -> the champion it replaced.
     pub lineage: BTreeMap<String, String>,
+    /// The newest candidate blessed while another canary ran and not started since: the
+    /// one a `queue_blessed` policy starts after a rollback, or has judged again after a
+    /// promotion. Folded whatever the policy, so the state never depends on it.
+    #[serde(default)]
+    pub waiting: Option<String>,
 }
 
 impl ReleaserState {
@@ -64,11 +70,20 @@ impl ReleaserState {
             Event::VerdictIssued(v) if v.verdict == BLESSED => {
                 let against = v.champion_model_id.clone().unwrap_or_default();
                 self.blessed.insert(v.candidate_model_id.clone(), against);
+                if self.canary.is_some() {
+                    self.waiting = Some(v.candidate_model_id.clone());
+                }
+            }
+            // A candidate judged again and rejected leaves the line.
+            Event::VerdictIssued(v) if self.waiting.as_ref() == Some(&v.candidate_model_id) => {
+                self.waiting = None;
             }
             Event::ApprovalGranted(a) => {
                 self.approvals.insert(a.subject_id.clone());
             }
             Event::CanaryStarted(c) => {
+                // Whatever starts now is at least as fresh as the one in line.
+                self.waiting = None;
                 self.canary = Some(CanaryRun {
                     model_id: c.model_id.clone(),
                     step_index: 0,
@@ -104,6 +119,22 @@ impl ReleaserState {
             Event::RolledBack(r) => self.apply_rollback(&r.model_id, &r.restored_model_id),
             _ => {}
         }
+    }
+
+    /// The candidate in line, when its verdict names the current champion and nothing
+    /// has retired it: the one that may start a canary now.
+    pub fn ready_in_line(&self) -> Option<&str> {
+        let waiting = self.waiting.as_deref()?;
+        let fresh = self.blessed.get(waiting) == Some(&self.champion);
+        (fresh && !self.retired.contains(waiting) && waiting != self.champion).then_some(waiting)
+    }
+
+    /// The candidate in line whose verdict names an earlier champion: the one a host
+    /// with a `queue_blessed` policy has judged again against the current champion.
+    pub fn stale_in_line(&self) -> Option<&str> {
+        let waiting = self.waiting.as_deref()?;
+        let stale = self.blessed.get(waiting) != Some(&self.champion);
+        (stale && !self.retired.contains(waiting) && waiting != self.champion).then_some(waiting)
     }
 
     fn apply_rollback(&mut self, model_id: &str, restored: &str) {

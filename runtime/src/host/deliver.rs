@@ -11,7 +11,7 @@ use ledgerloop_events::Event;
 use ledgerloop_sim::policy::PolicyNote;
 use uuid::Uuid;
 
-use super::evaluate::Candidate;
+use super::evaluate::{requeue_in_line, Candidate};
 use super::faults::delayable;
 use super::GovernedPolicy;
 use crate::costs::{Stopwatch, WorkKind};
@@ -203,6 +203,12 @@ impl GovernedPolicy {
                 Event::ModelPromoted(p) => {
                     self.note("promoted", &p.model_id, &p.previous_model_id);
                     self.refresh_route();
+                    requeue_in_line(
+                        &mut self.candidates,
+                        &self.judged,
+                        &self.states.releaser,
+                        self.agents.releaser.policy().queue_blessed,
+                    );
                     self.hand_on(Role::DriftJudge, hour, id, event)?;
                     self.hand_on(Role::Distiller, hour, id, event)?;
                 }

@@ -6,6 +6,9 @@
 //! `eval_max_wait_hours`, goes ahead with at least `eval_floor_rows` (counted after
 //! class balancing when `host.balance_heldout` is on).
 
+use std::collections::BTreeMap;
+
+use ledgerloop_agents::releaser::ReleaserState;
 use uuid::Uuid;
 
 use super::GovernedPolicy;
@@ -36,6 +39,30 @@ pub(crate) fn heldout_ready(available: usize, waited: u64, settings: &HostSettin
         || (waited >= settings.eval_max_wait_hours && available >= settings.eval_floor_rows)
 }
 
+/// With a `queue_blessed` policy (`enabled`), puts the Releaser's candidate in line back
+/// into the evaluation `queue` when its verdict names an earlier champion: after a
+/// promotion it must be judged against the new one before it may start a canary. Its
+/// held-out set still starts where its training data ended, so neither it nor the new
+/// champion (trained earlier) saw those labels. `judged` holds every candidate already
+/// evaluated, by model id. Both hosts call this after a `ModelPromoted`.
+pub(crate) fn requeue_in_line(
+    queue: &mut Vec<Candidate>,
+    judged: &BTreeMap<String, Candidate>,
+    releaser: &ReleaserState,
+    enabled: bool,
+) {
+    let Some(waiting) = releaser.stale_in_line().filter(|_| enabled) else {
+        return;
+    };
+    if queue.iter().any(|c| c.model_id == waiting) {
+        return;
+    }
+    if let Some(c) = judged.get(waiting) {
+        tracing::debug!(model_id = waiting, "judging the candidate in line again");
+        queue.push(c.clone());
+    }
+}
+
 impl GovernedPolicy {
     /// Evaluates every candidate whose held-out set is ready, oldest first.
     pub(super) fn evaluate_ready(&mut self, hour: u64) -> Result<()> {
@@ -53,6 +80,7 @@ impl GovernedPolicy {
             let waited = hour.saturating_sub(c.trained_hour);
             if heldout_ready(available, waited, &settings) {
                 self.evaluate_one(hour, &c)?;
+                self.judged.insert(c.model_id.clone(), c);
             } else {
                 waiting.push(c);
             }

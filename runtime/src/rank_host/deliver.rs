@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::RankGovernedPolicy;
 use crate::data::{FeatureTransform, RowStore};
 use crate::error::Result;
-use crate::host::Candidate;
+use crate::host::{requeue_in_line, Candidate};
 use crate::journal::WORKER_STREAM;
 use crate::step::{apply, Input, Role};
 use crate::workers::{rank, TrainingData};
@@ -92,6 +92,12 @@ impl RankGovernedPolicy {
                 Event::ModelPromoted(p) => {
                     self.note("promoted", &p.model_id, &p.previous_model_id);
                     self.refresh_route();
+                    requeue_in_line(
+                        &mut self.candidates,
+                        &self.judged,
+                        &self.states.releaser,
+                        self.agents.releaser.policy().queue_blessed,
+                    );
                     self.hand_on(Role::DriftJudge, hour, id, event)?;
                     self.hand_on(Role::Distiller, hour, id, event)?;
                 }

@@ -140,6 +140,7 @@ impl RankGovernedPolicy {
             let waited = hour.saturating_sub(c.trained_hour);
             if heldout_ready(available, waited, &settings) {
                 self.evaluate_one(hour, &c)?;
+                self.judged.insert(c.model_id.clone(), c);
             } else {
                 waiting.push(c);
             }
