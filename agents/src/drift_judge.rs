@@ -232,7 +232,9 @@ impl Decider for DriftJudge {
     }
 }
 
-/// Notice reason: an alarm was raised less than `cooldown_hours` ago (or on this input).
+/// Notice reason: a retrain was requested less than `cooldown_hours` ago (or on this
+/// input); for a crossing that continues the open episode, `episode_cooldown_hours` when
+/// set.
 pub const REASON_COOLDOWN: &str = "cooldown";
 /// Notice reason: the signal already alarmed and has not fallen below `rearm_score`.
 pub const REASON_HYSTERESIS: &str = "hysteresis";
@@ -258,20 +260,10 @@ pub fn judge(
             .then_with(|| a.key().cmp(&b.key()))
     });
     let since_alarm = state.last_alarm_hour.map(|h| hour.saturating_sub(h));
-    let cooling = since_alarm.is_some_and(|d| d < policy.cooldown_hours);
     let model_id = state.champion.clone().unwrap_or_default();
     let mut events = Vec::new();
     let mut raised = false;
     for s in fired {
-        let reason = if state.disarmed.contains(&s.key()) {
-            Some(REASON_HYSTERESIS)
-        } else if cooling || raised {
-            Some(REASON_COOLDOWN)
-        } else if s.score < policy.min_action_score {
-            Some(REASON_BELOW_ACTION)
-        } else {
-            None
-        };
         let episode = match &state.episode {
             Some(e)
                 if policy.alarm_scope == AlarmScope::Episode
@@ -280,6 +272,17 @@ pub fn judge(
                 Some(e)
             }
             _ => None,
+        };
+        let cooldown = policy.cooldown_for(episode.is_some());
+        let cooling = since_alarm.is_some_and(|d| d < cooldown);
+        let reason = if state.disarmed.contains(&s.key()) {
+            Some(REASON_HYSTERESIS)
+        } else if cooling || raised {
+            Some(REASON_COOLDOWN)
+        } else if s.score < policy.min_action_score {
+            Some(REASON_BELOW_ACTION)
+        } else {
+            None
         };
         match (reason, episode) {
             (Some(reason), _) => {
@@ -303,11 +306,17 @@ pub fn judge(
 }
 
 fn suppression_rule(policy: &DriftJudgePolicy, s: &Signal) -> Rule {
-    s.rule
+    let rule = s
+        .rule
         .clone()
         .with("cooldown_hours", policy.cooldown_hours)
         .with("rearm_score", policy.rearm_score)
-        .with("min_action_score", policy.min_action_score)
+        .with("min_action_score", policy.min_action_score);
+    if policy.episode_cooldown_hours > 0 {
+        rule.with("episode_cooldown_hours", policy.episode_cooldown_hours)
+    } else {
+        rule
+    }
 }
 
 fn noticed(
@@ -362,6 +371,10 @@ fn continues(
             .with("episode_quiet_rounds", policy.episode_quiet_rounds);
         if policy.episode_joins_any_feature {
             n.rule = std::mem::take(&mut n.rule).with("episode_joins_any_feature", true);
+        }
+        if policy.episode_cooldown_hours > 0 {
+            n.rule = std::mem::take(&mut n.rule)
+                .with("episode_cooldown_hours", policy.episode_cooldown_hours);
         }
     }
     event

@@ -254,3 +254,63 @@ fn any_feature_needs_the_episode_scope() {
     let recorded = serde_json::to_value(policy(AlarmScope::Episode, 3)).expect("serialises");
     assert!(recorded.get("episode_joins_any_feature").is_none());
 }
+
+/// Given an alarm on `a` at hour 6 and `b` crossing two hours later, when continuations
+/// wait the full four-hour cool-down (the default) then `b` is only noticed; with
+/// `episode_cooldown_hours = 2` it continues the episode with a retrain request of its
+/// own, still without a second alarm, and the continuation's rule names the setting.
+#[test]
+fn a_shorter_episode_cooldown_lets_a_growing_shift_ask_for_retrains_sooner() {
+    let inputs = windows(&[(0.0, 0.0), (0.0, 0.0), (1.0, 0.0), (1.0, 1.0)]);
+    let any = DriftJudgePolicy {
+        episode_joins_any_feature: true,
+        ..policy(AlarmScope::Episode, 3)
+    };
+    let sooner = DriftJudgePolicy {
+        episode_cooldown_hours: 2,
+        ..any.clone()
+    };
+    let (_, _, by_default) = run(&DriftJudge::new(any).expect("valid"), &inputs);
+    let (state, _, by_sooner) = run(&DriftJudge::new(sooner).expect("valid"), &inputs);
+    let hours = |out: &[Event]| requests(out).iter().map(|r| r.0).collect::<Vec<_>>();
+    assert_eq!(hours(&by_default), [6]);
+    assert!(continuations(&by_default).is_empty());
+    assert_eq!(hours(&by_sooner), [6, 8]);
+    assert_eq!(alarms(&by_sooner), ["a"]);
+    assert_eq!(continuations(&by_sooner), ["b"]);
+    assert_eq!(state.alarms, 1);
+    let continued = by_sooner.iter().find_map(|e| match e {
+        Event::DriftNoticed(n) if n.reason == REASON_EPISODE_CONTINUES => Some(n),
+        _ => None,
+    });
+    assert_eq!(
+        continued
+            .expect("a continuation")
+            .rule
+            .params
+            .get("episode_cooldown_hours"),
+        Some(&serde_json::json!(2))
+    );
+}
+
+/// Given an episode cool-down longer than the alarm cool-down, or without the episode
+/// scope, when the policy is built, then it is refused; unset, it is left out of the
+/// recorded policy.
+#[test]
+fn episode_cooldown_is_checked_and_recorded_only_when_set() {
+    for bad in [
+        DriftJudgePolicy {
+            episode_cooldown_hours: 5,
+            ..policy(AlarmScope::Episode, 3)
+        },
+        DriftJudgePolicy {
+            episode_cooldown_hours: 2,
+            ..policy(AlarmScope::Signal, 3)
+        },
+    ] {
+        let err = DriftJudge::new(bad).expect_err("refused");
+        assert!(err.to_string().contains("episode_cooldown_hours"), "{err}");
+    }
+    let recorded = serde_json::to_value(policy(AlarmScope::Episode, 3)).expect("serialises");
+    assert!(recorded.get("episode_cooldown_hours").is_none());
+}

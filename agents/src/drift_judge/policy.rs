@@ -222,6 +222,31 @@ pub struct DriftJudgePolicy {
     /// default and then left out of the recorded policy, so older logs re-derive unchanged.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub episode_joins_any_feature: bool,
+    /// Episode scope: the cool-down, in hours since the last retrain request, for a
+    /// crossing that *continues* the open episode; a new alarm still waits the full
+    /// `cooldown_hours`. A shift that keeps growing (a firmware rollout reaching more of the
+    /// fleet every day) wears each new champion down within days, and one retrain per
+    /// `cooldown_hours` lags it. 0 (the default) means `cooldown_hours`, and is then left
+    /// out of the recorded policy, so older logs re-derive unchanged; otherwise in
+    /// [1, `cooldown_hours`].
+    #[serde(skip_serializing_if = "is_zero_hours")]
+    pub episode_cooldown_hours: u64,
+}
+
+fn is_zero_hours(hours: &u64) -> bool {
+    *hours == 0
+}
+
+impl DriftJudgePolicy {
+    /// The cool-down a crossing must wait out: `episode_cooldown_hours` when it continues
+    /// an open episode and that is set, `cooldown_hours` otherwise.
+    pub fn cooldown_for(&self, continues_episode: bool) -> u64 {
+        if continues_episode && self.episode_cooldown_hours > 0 {
+            self.episode_cooldown_hours
+        } else {
+            self.cooldown_hours
+        }
+    }
 }
 
 fn is_default_quiet_rounds(rounds: &u32) -> bool {
@@ -257,6 +282,7 @@ impl Default for DriftJudgePolicy {
             alarm_scope: AlarmScope::Signal,
             episode_quiet_rounds: DEFAULT_EPISODE_QUIET_ROUNDS,
             episode_joins_any_feature: false,
+            episode_cooldown_hours: 0,
         }
     }
 }
@@ -346,6 +372,17 @@ impl DriftJudgePolicy {
                 "episode_joins_any_feature",
                 true,
                 "needs alarm_scope = \"episode\" (there are no episodes to join)",
+            ));
+        }
+        if self.episode_cooldown_hours > 0
+            && (self.alarm_scope != AlarmScope::Episode
+                || self.episode_cooldown_hours > self.cooldown_hours)
+        {
+            return Err(invalid(
+                COMPONENT,
+                "episode_cooldown_hours",
+                self.episode_cooldown_hours,
+                "needs alarm_scope = \"episode\" and must not exceed cooldown_hours",
             ));
         }
         if self.reference_hours == 0 || self.window_hours == 0 {
