@@ -135,9 +135,20 @@ fn measure(
     strategy: NegativeSampling,
     logq: f32,
 ) -> Measured {
+    measure_on(&SEEDS, worlds, name, strategy, logq)
+}
+
+/// [`measure`] over the worlds of `seeds` (also the training seeds).
+fn measure_on(
+    seeds: &[u64],
+    worlds: &[(Interactions, Interactions)],
+    name: &str,
+    strategy: NegativeSampling,
+    logq: f32,
+) -> Measured {
     let mut sum = [0.0f64; 4];
     let mut cells = Vec::new();
-    for (&s, (train, held)) in SEEDS.iter().zip(worlds) {
+    for (&s, (train, held)) in seeds.iter().zip(worlds) {
         let opts = MfTrainConfig {
             seed: s,
             epochs: EPOCHS,
@@ -156,7 +167,7 @@ fn measure(
         }
         cells.push(format!("{hr:.3}/{:.3}", tail.hit_rate));
     }
-    let n = SEEDS.len() as f64;
+    let n = seeds.len() as f64;
     let m = Measured {
         hr: sum[0] / n,
         ndcg: sum[1] / n,
@@ -238,4 +249,68 @@ fn strategies_on_the_recommend_world() {
     }
     let half = measure(&worlds, "popularity 0.75 + logQ 0.5", popularity(0.75), 0.5);
     assert!(!meets_bar("popularity 0.75 + logQ 0.5", half, uniform));
+}
+
+/// Seeds the selection below never sees, for confirming the one candidate it picks.
+const FRESH_SEEDS: [u64; 10] = [6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+
+/// A grid around the frontier the fixed candidates above reached (stronger popularity,
+/// partial corrections), fixed before measuring; on seeds 1-5 the rule picks the
+/// candidate with the largest tail gain among those that lose at most 1 point overall,
+/// and that one candidate is then measured against uniform on ten fresh seeds. Session 11:
+/// the rule picked popularity 1.25 + logQ 1 (seeds 1-5: tail +2.1, overall -0.7, the only
+/// grid point meeting the bar); on seeds 6-15 it lifted tail HR@10 from 0.092 to 0.112
+/// (+2.0, higher on 9 of 10 seeds) and cost 1.1 points of overall HR@10 (0.180 -> 0.169),
+/// so it misses the bar on fresh seeds, narrowly, on both counts.
+#[test]
+#[ignore = "measurement: about half a minute"]
+fn selected_strategy_on_fresh_seeds() {
+    let worlds: Vec<_> = SEEDS.iter().map(|&s| world(s)).collect();
+    let uniform = measure(&worlds, "uniform", NegativeSampling::Uniform, 0.0);
+    let mut grid = Vec::new();
+    for exponent in [1.0, 1.25, 1.5] {
+        for logq in [0.0, 0.5, 0.75, 1.0] {
+            grid.push((NegativeSampling::Popularity { exponent }, logq));
+        }
+    }
+    for uniform_share in [0.25, 0.5] {
+        for logq in [0.0, 0.5] {
+            let mixed = NegativeSampling::Mixed {
+                uniform_share,
+                exponent: 1.0,
+            };
+            grid.push((mixed, logq));
+        }
+    }
+    let mut best: Option<(NegativeSampling, f32, f64)> = None;
+    for (strategy, logq) in grid {
+        let name = format!("{strategy:?} + logQ {logq}");
+        let m = measure(&worlds, &name, strategy, logq);
+        let (overall, tail) = (m.hr - uniform.hr, m.tail_hr - uniform.tail_hr);
+        meets_bar(&name, m, uniform);
+        if overall >= -0.01 && best.is_none_or(|b| tail > b.2) {
+            best = Some((strategy, logq, tail));
+        }
+    }
+    let (strategy, logq, _) = best.expect("some candidate loses at most 1 point");
+    eprintln!("selected on seeds 1-5: {strategy:?} + logQ {logq}; fresh seeds 6-15:");
+    let fresh: Vec<_> = FRESH_SEEDS.iter().map(|&s| world(s)).collect();
+    let uniform = measure_on(
+        &FRESH_SEEDS,
+        &fresh,
+        "uniform",
+        NegativeSampling::Uniform,
+        0.0,
+    );
+    let name = format!("{strategy:?} + logQ {logq}");
+    let m = measure_on(&FRESH_SEEDS, &fresh, &name, strategy, logq);
+    assert_eq!(
+        (strategy, logq),
+        (NegativeSampling::Popularity { exponent: 1.25 }, 1.0)
+    );
+    assert!(m.tail_hr >= uniform.tail_hr + 0.015, "{m:?} vs {uniform:?}");
+    assert!(
+        !meets_bar(&name, m, uniform),
+        "the selected candidate now meets the bar"
+    );
 }
