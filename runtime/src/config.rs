@@ -38,9 +38,10 @@ pub struct HostSettings {
     /// decided by a stable hash), so the online error rate the DriftJudge and Releaser
     /// watch is the balanced error the scenario scores, not the base rate of a rare class.
     pub balance_feedback: bool,
-    /// Hidden layer widths of the served MLP (teacher).
+    /// Hidden layer widths of the served MLP (teacher); empty makes it a logistic
+    /// regression (every strategy then trains its one layer).
     pub hidden_layers: Vec<usize>,
-    /// Hidden layer widths of the distilled edge student.
+    /// Hidden layer widths of the distilled edge student; empty as for the teacher.
     pub student_hidden_layers: Vec<usize>,
     /// Epochs of a from-scratch fit (early stopping may end sooner).
     pub max_epochs: usize,
@@ -130,7 +131,7 @@ impl HostSettings {
             }
         }
         let layers = self.hidden_layers.iter().chain(&self.student_hidden_layers);
-        if self.hidden_layers.is_empty() || layers.clone().any(|w| *w == 0 || *w > 4096) {
+        if layers.clone().any(|w| *w == 0 || *w > 4096) {
             return Err("host.hidden_layers: needs 1..=4096 units per layer".into());
         }
         for (name, v) in [
@@ -265,6 +266,21 @@ impl GovernedConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A zero-width or oversized layer is refused; no hidden layer (a logistic-regression
+    /// teacher) is accepted.
+    #[test]
+    fn layer_widths_are_checked_and_may_be_empty() {
+        for body in ["hidden_layers = [64, 0]", "student_hidden_layers = [5000]"] {
+            let err = GovernedConfig::parse(&format!("[host]\n{body}\n"), Path::new("p.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("hidden_layers"), "{err}");
+        }
+        let linear = GovernedConfig::parse("[host]\nhidden_layers = []\n", Path::new("p.toml"))
+            .expect("a linear teacher is allowed");
+        assert!(linear.host.hidden_layers.is_empty());
+    }
 
     /// A misspelt key is refused with its name.
     #[test]
