@@ -124,17 +124,21 @@ impl ReleaserState {
     /// The candidate in line, when its verdict names the current champion and nothing
     /// has retired it: the one that may start a canary now.
     pub fn ready_in_line(&self) -> Option<&str> {
-        let waiting = self.waiting.as_deref()?;
-        let fresh = self.blessed.get(waiting) == Some(&self.champion);
-        (fresh && !self.retired.contains(waiting) && waiting != self.champion).then_some(waiting)
+        self.in_line().filter(|(_, fresh)| *fresh).map(|(id, _)| id)
     }
 
     /// The candidate in line whose verdict names an earlier champion: the one a host
     /// with a `queue_blessed` policy has judged again against the current champion.
     pub fn stale_in_line(&self) -> Option<&str> {
+        self.in_line().filter(|(_, fresh)| !fresh).map(|(id, _)| id)
+    }
+
+    /// The candidate in line that nothing has retired, and whether its verdict names the
+    /// current champion.
+    fn in_line(&self) -> Option<(&str, bool)> {
         let waiting = self.waiting.as_deref()?;
-        let stale = self.blessed.get(waiting) != Some(&self.champion);
-        (stale && !self.retired.contains(waiting) && waiting != self.champion).then_some(waiting)
+        let live = !self.retired.contains(waiting) && waiting != self.champion;
+        live.then(|| (waiting, self.blessed.get(waiting) == Some(&self.champion)))
     }
 
     fn apply_rollback(&mut self, model_id: &str, restored: &str) {
